@@ -1,0 +1,76 @@
+# The README's two promises: `make demo` and `make test` work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+NOTEBOOK_TIMEOUT ?= 180
+
+# Modal targets (need `modal token new` once). MODEL: 1b | 32k | 16k | 2-1b | a Hugging Face id.
+MODEL ?= 1b
+GPU   ?= A100-40GB
+MODAL_URL ?=
+PDF_FILE ?= data/sample/report.pdf
+PAGE ?= 1
+BENCH_PDF ?= data/sample/report.pdf
+BENCH_PAGES ?= 1-3
+BENCH_PARALLEL ?= 64
+
+.PHONY: install test unit notebooks demo bench lab screenshot sample clean \
+        serve serve-32k serve-16k serve-fast deploy deploy-32k deploy-16k health models logs containers \
+        test-endpoint benchmark
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed: make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[local,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+	  $(BIN)/python -m pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT) notebooks -q; fi
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q -x
+
+demo: $(STAMP)
+	$(BIN)/lighton-lab demo
+
+bench: $(STAMP)
+	$(BIN)/python -m lighton_lab.bench_local
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+sample: $(STAMP)
+	$(BIN)/python -m lighton_lab.synth data/sample
+
+# ---- LightOnOCR on Modal (see README, "Serving LightOnOCR on Modal") ----
+serve: $(STAMP)
+	$(BIN)/lighton-lab serve --model $(MODEL) --gpu $(GPU)
+serve-32k: ; $(MAKE) serve MODEL=32k
+serve-16k: ; $(MAKE) serve MODEL=16k
+serve-fast: $(STAMP)
+	$(BIN)/lighton-lab serve --model $(MODEL) --gpu $(GPU) --fast-boot
+deploy: $(STAMP)
+	$(BIN)/lighton-lab deploy --model $(MODEL) --gpu $(GPU)
+deploy-32k: ; $(MAKE) deploy MODEL=32k
+deploy-16k: ; $(MAKE) deploy MODEL=16k
+health: $(STAMP)
+	$(BIN)/lighton-lab health --url $(MODAL_URL)
+models: $(STAMP)
+	$(BIN)/lighton-lab models
+logs: $(STAMP)
+	$(BIN)/lighton-lab logs --model $(MODEL)
+containers: $(STAMP)
+	$(BIN)/modal container list
+test-endpoint: $(STAMP)
+	$(BIN)/lighton-lab ocr --url $(MODAL_URL) $(PDF_FILE) --page $(PAGE)
+benchmark: $(STAMP)
+	$(BIN)/lighton-lab bench --url $(MODAL_URL) --pdf $(BENCH_PDF) --pages $(BENCH_PAGES) --parallel $(BENCH_PARALLEL) --metrics
+
+clean:
+	rm -rf runs .pytest_cache

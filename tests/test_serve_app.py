@@ -1,0 +1,176 @@
+"""serve/app.py imported offline under each variant, GPU and boot mode: its Modal configuration and the
+exact vLLM argv (the same one start_vllm builds). No Modal account is used: nothing here talks to Modal."""
+
+import importlib.util
+import itertools
+import json
+import shlex
+
+import pytest
+
+from conftest import ROOT
+from lighton_lab.endpoints import find_web_url, modal_env, start_modal, start_vllm
+from lighton_lab.errors import EndpointError, ModelError
+from lighton_lab.models import GPUS, VARIANTS, resolve_gpu, resolve_model
+
+APP = ROOT / "serve" / "app.py"
+_count = itertools.count()
+
+
+def load_app(monkeypatch, **env):
+    for key in ("MODEL_ID", "GPU", "GPU_COUNT", "FAST_BOOT", "REQUIRE_PROXY_AUTH", "SCALEDOWN_MINUTES", "MAX_INPUTS",
+                "APP_NAME", "MODEL_REVISION"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    spec = importlib.util.spec_from_file_location(f"serve_app_{next(_count)}", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CASES = [
+    ("1b", "A100-40GB", False), ("32k", "H100", True), ("16k", "L4", False), ("2-1b", "L40S", True),
+    ("3-1b", "H200", False), ("3-0.8b", "B200", True), ("lightonai/LightOnOCR-0.9B-32k-1025", "A10", False),
+]
+
+
+@pytest.mark.parametrize("model,gpu,fast_boot", CASES)
+def test_app_configuration_per_variant(monkeypatch, model, gpu, fast_boot):
+    app = load_app(monkeypatch, MODEL_ID=model, GPU=gpu, FAST_BOOT=int(fast_boot))
+    variant, card = resolve_model(model), resolve_gpu(gpu)
+    spec = app.serve._spec_  # Modal's own record of the function's resources
+    assert spec.gpus == f"{card.name}:1"
+    assert set(spec.volumes) == {"/root/.cache/huggingface", "/root/.cache/vllm"}
+    assert app.app.name == variant.app_name == app.APP_NAME
+    assert app.SCALEDOWN_MINUTES * app.MINUTES == 15 * 60
+    assert app.TIMEOUT_MINUTES * app.MINUTES == 10 * 60
+    assert app.STARTUP_TIMEOUT_MINUTES == 10
+    assert app.MAX_INPUTS == 64
+    assert app.REQUIRE_PROXY_AUTH is False
+    assert app.IMAGE_ENV["MODEL_ID"] == variant.hf_id  # baked into the image: the container sees it too
+    assert app.IMAGE_ENV["TORCH_CUDA_ARCH_LIST"] == card.cuda_arch
+    assert app.IMAGE_ENV["HF_XET_HIGH_PERFORMANCE"] == "1"
+    assert "HF_HUB_ENABLE_HF_TRANSFER" not in app.IMAGE_ENV
+    argv = app.command()
+    assert argv[:3] == ["vllm", "serve", variant.hf_id]
+    assert argv[argv.index("--limit-mm-per-prompt") + 1] == '{"image": 1}'
+    assert json.loads(argv[argv.index("--limit-mm-per-prompt") + 1]) == {"image": 1}
+    assert argv[argv.index("--mm-processor-cache-gb") + 1] == "0"
+    assert "--no-enable-prefix-caching" in argv
+    assert argv[argv.index("--max-num-seqs") + 1] == str(card.max_num_seqs)
+    assert argv[argv.index("--port") + 1] == "8000"
+    assert ("--enforce-eager" in argv) is fast_boot
+    assert "--tensor-parallel-size" not in argv
+    for flag in variant.vllm_flags:
+        assert flag in argv
+    same = start_vllm(model, port=8000, host="0.0.0.0", gpu=gpu, fast_boot=fast_boot, dry_run=True)
+    assert same.command == argv
+
+
+def test_exact_argv_of_the_default(monkeypatch):
+    app = load_app(monkeypatch)
+    assert shlex.join(app.command()) == (
+        "vllm serve lightonai/LightOnOCR-1B-1025 --host 0.0.0.0 --port 8000 "
+        "--limit-mm-per-prompt '{\"image\": 1}' --mm-processor-cache-gb 0 --no-enable-prefix-caching "
+        "--max-num-seqs 64")
+
+
+def test_several_gpus_proxy_auth_and_limits(monkeypatch):
+    app = load_app(monkeypatch, MODEL_ID="2-1b", GPU="H100", GPU_COUNT=2, REQUIRE_PROXY_AUTH=1,
+                   SCALEDOWN_MINUTES=5, MAX_INPUTS=128)
+    assert app.serve._spec_.gpus == "H100:2"
+    assert app.REQUIRE_PROXY_AUTH is True
+    assert app.SCALEDOWN_MINUTES == 5 and app.MAX_INPUTS == 128
+    argv = app.command()
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "2"
+    assert argv[argv.index("--max-num-seqs") + 1] == str(2 * GPUS["H100"].max_num_seqs)
+    assert app.IMAGE_ENV["REQUIRE_PROXY_AUTH"] == "1"
+
+
+def test_lightonocr3_flags(monkeypatch):
+    argv = load_app(monkeypatch, MODEL_ID="3-4b", GPU="H100").command()
+    assert argv[argv.index("--max-model-len") + 1] == "18000"
+    assert json.loads(argv[argv.index("--default-chat-template-kwargs") + 1]) == {"enable_thinking": False}
+
+
+def test_unknown_names_fail_at_import_with_the_known_ones(monkeypatch):
+    with pytest.raises(ModelError, match="Known: 1b"):
+        load_app(monkeypatch, MODEL_ID="llama")
+    with pytest.raises(ModelError, match="A100-40GB"):
+        load_app(monkeypatch, GPU="RTX9090")
+
+
+def test_modal_env_is_what_the_app_reads(monkeypatch):
+    env = modal_env("16k", "L4", fast_boot=True, base={})
+    app = load_app(monkeypatch, **{k: v for k, v in env.items() if k in ("MODEL_ID", "GPU", "GPU_COUNT", "FAST_BOOT")})
+    assert app.VARIANT.short_name == "16k" and app.FAST_BOOT and app.GPU_TYPE.name == "L4"
+
+
+# ---- model registry --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,hf_id", [
+    ("1b", "lightonai/LightOnOCR-1B-1025"), (None, "lightonai/LightOnOCR-1B-1025"),
+    ("32k", "lightonai/LightOnOCR-0.9B-32k-1025"), ("16K", "lightonai/LightOnOCR-0.9B-16k-1025"),
+    ("LightOnOCR-1B-32k", "lightonai/LightOnOCR-0.9B-32k-1025"),
+    ("lightonai/LightOnOCR-1B-16k", "lightonai/LightOnOCR-0.9B-16k-1025"),
+    ("2-1b", "lightonai/LightOnOCR-2-1B"), ("lightonai/LightOnOCR-2-1B", "lightonai/LightOnOCR-2-1B"),
+    ("3-1b", "lightonai/LightOnOCR-3-1B"), ("me/LightOnOCR-2-1B-finetuned", "me/LightOnOCR-2-1B-finetuned"),
+])
+def test_resolve_model(name, hf_id):
+    assert resolve_model(name).hf_id == hf_id
+
+
+def test_registry_facts():
+    assert resolve_model("1b").vocab_size > 150_000
+    assert resolve_model("32k").vocab_size < resolve_model("1b").vocab_size
+    assert resolve_model("3-0.8b").longest_edge == 2048 and resolve_model("3-1b").longest_edge == 1540
+    assert resolve_model("me/LightOnOCR-2-1B-ft").generation == 2
+    assert {"T4", "L4", "A10", "L40S", "A100-40GB", "A100-80GB", "H100", "H200", "B200"} == set(GPUS)
+    assert len({v.app_name for v in VARIANTS.values()}) == len(VARIANTS)
+
+
+# ---- modal serve / deploy output -------------------------------------------------------------------
+
+SERVE_1X = """\x1b[32m✓\x1b[0m Initialized. \x1b[2mView run at \x1b[4mhttps://modal.com/apps/acme/main/ap-3bQnQ0cG8cZqzJ2\x1b[0m
+\x1b[32m✓\x1b[0m Created objects.
+\x1b[38;5;244m├── \x1b[0m🔨 Created mount /home/me/lighton-lab/serve/app.py
+\x1b[38;5;244m└── \x1b[0m🔨 Created web function \x1b[32mserve\x1b[0m
+    \x1b]8;id=1;https://acme--lightonocr-1b-serve-dev.modal.run\x1b\\\x1b[2;4mhttps://acme--lightonocr-1b-serve-dev.modal.run\x1b[0m\x1b]8;;\x1b\\ \x1b[33m(unauthenticated)\x1b[0m
+⚡️ Serving... hit Ctrl-C to stop!
+"""
+SERVE_06X = """✓ Initialized. View run at https://modal.com/apps/ap-xyz
+✓ Created objects.
+├── 🔨 Created mount /root/serve/app.py
+└── 🔨 Created web function serve => https://acme--lightonocr-32k-serve-dev.modal.run
+⚡️ Serving... hit Ctrl-C to stop!
+"""
+DEPLOY = """✓ Created objects.
+├── 🔨 Created mount /root/serve/app.py
+└── 🔨 Created web function serve
+    https://acme-prod--lightonocr-2-1b-serve.modal.run 🔑
+✓ App deployed in 3.214s! 🎉
+
+View Deployment: https://modal.com/apps/acme-prod/main/deployed/lightonocr-2-1b
+"""
+OLD = "✓ Created objects.\n└── 🔨 Created serve => https://acme--lightonocr-16k-serve.modal.run\n"
+
+
+@pytest.mark.parametrize("output,url", [
+    (SERVE_1X, "https://acme--lightonocr-1b-serve-dev.modal.run"),
+    (SERVE_06X, "https://acme--lightonocr-32k-serve-dev.modal.run"),
+    (DEPLOY, "https://acme-prod--lightonocr-2-1b-serve.modal.run"),
+    (OLD, "https://acme--lightonocr-16k-serve.modal.run"),
+    ("✓ Initialized. View run at https://modal.com/apps/ap-1\n", None),
+])
+def test_find_web_url(output, url):
+    assert find_web_url(output) == url
+
+
+def test_start_modal_without_a_token_fails_fast_with_the_fix():
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(EndpointError, match="modal token new"):
+        start_modal(model="32k", gpu="L4", show_log=False)
+    assert time.monotonic() - started < 30
