@@ -1,0 +1,146 @@
+"""Sweeps against the real local server with a real SQLite store: row counts, zero-request reruns counted
+at the server's /metrics, resume after SIGKILL, faults that change nothing, and re-scoring."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+import pandas as pd
+import pytest
+
+from conftest import HAS_TESSERACT, ROOT
+from lighton_lab.corpus import Corpus
+from lighton_lab.endpoints import start_local
+from lighton_lab.errors import LabError
+from lighton_lab.store import Store
+from lighton_lab.sweep import Grid, best, rescore, run_sweep, summary
+
+pytestmark = pytest.mark.skipif(not HAS_TESSERACT, reason="the two-engine sweep needs tesseract")
+
+
+def chat_posts(endpoint) -> int:
+    text = httpx.get(endpoint.base_url + "/metrics").text
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith('lighton_lab_http_requests_total{method="POST",path="/v1/chat/completions"'))
+
+
+def test_full_grid_rows_and_a_rerun_that_sends_nothing(local_server, sample, tmp_path):
+    corpus = Corpus.load(sample)
+    grid = Grid(dpi=[100, 150, 200], temperature=[0.0, 0.2], model=local_server.models[:2])
+    store = Store(tmp_path / "lab.sqlite")
+    first = run_sweep(corpus, grid, local_server, store=store, progress=False)
+    assert len(first) == len(corpus) * 12
+    assert first["error"].isna().all()
+    assert first["cer"].notna().all()
+    assert set(first["dpi"]) == {100, 150, 200}
+    letter = first[(first["document"] == "report.pdf") & (first["dpi"] == 200)]
+    assert (letter[["width", "height"]].max(axis=1) == 1540).all()  # the cap, recorded per row
+    assert (letter["effective_dpi"] < 200).all()
+    before = chat_posts(local_server)
+    second = run_sweep(corpus, grid, local_server, store=store, progress=False)
+    assert chat_posts(local_server) == before  # zero HTTP requests, counted at the server
+    assert second.attrs["requests"] == 0
+    columns = [c for c in first.columns if c not in ("run_id",)]
+    pd.testing.assert_frame_equal(first[columns], second[columns])
+    table = summary(first)
+    assert len(table) == 12 and (table["pages"] == len(corpus)).all()
+    assert best(first)["micro_cer"] == table["micro_cer"].min()
+    assert store.integrity_check() == "ok"
+
+
+def test_rescoring_needs_no_requests(local_server, sample, tmp_path):
+    corpus = Corpus.load(sample).filter("table.pdf")
+    frame = run_sweep(corpus, Grid(dpi=[150], model=[local_server.model]), local_server,
+                      store=Store(tmp_path / "s.sqlite"), progress=False)
+    before = chat_posts(local_server)
+    exact = rescore(frame, "exact")
+    assert chat_posts(local_server) == before
+    assert exact["cer"].iloc[0] > frame["cer"].iloc[0]  # markdown pipes count as errors in 'exact'
+
+
+def test_unknown_grid_model_says_what_is_served(local_server, sample):
+    with pytest.raises(LabError, match="rapidocr/ppocr-v6"):
+        run_sweep(Corpus.load(sample), Grid(model=["lightonai/LightOnOCR-1B-1025"]), local_server, progress=False)
+
+
+KILL_SCRIPT = """
+import sys
+from lighton_lab.corpus import Corpus
+from lighton_lab.endpoints import connect
+from lighton_lab.store import Store
+from lighton_lab.sweep import Grid, run_sweep
+
+if __name__ == "__main__":
+    endpoint = connect(sys.argv[1])
+    grid = Grid(dpi=[100, 150], temperature=[0.0, 0.1, 0.2], model=[sys.argv[4]])
+    run_sweep(Corpus.load(sys.argv[2]), grid, endpoint, store=Store(sys.argv[3]), concurrency=2, progress=False)
+"""
+
+
+def test_sigkill_midway_then_resume(local_server, sample, tmp_path):
+    db = tmp_path / "killed.sqlite"
+    script = tmp_path / "sweep.py"
+    script.write_text(KILL_SCRIPT)
+    child = subprocess.Popen([sys.executable, str(script), local_server.base_url, str(sample), str(db),
+                              local_server.models[-1]], cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert child.poll() is None, "the sweep process died on its own"
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                try:
+                    if conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] >= 5:
+                        break
+                except sqlite3.OperationalError:
+                    pass
+        time.sleep(0.2)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    killed_count = Store(db).count()
+    assert 5 <= killed_count < 12 * 6
+    corpus = Corpus.load(sample)
+    frame = run_sweep(corpus, Grid(dpi=[100, 150], temperature=[0.0, 0.1, 0.2], model=[local_server.models[-1]]),
+                      local_server, store=Store(db), concurrency=2, progress=False)
+    assert len(frame) == len(corpus) * 6 and frame["error"].isna().all()
+    assert frame.attrs["reused"] >= killed_count
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        keys = conn.execute("SELECT key, COUNT(*) FROM results GROUP BY key HAVING COUNT(*) > 1").fetchall()
+        assert keys == []
+
+
+def test_faults_change_nothing_in_the_scores(local_server, sample, tmp_path):
+    corpus = Corpus.load(sample).filter(tags=["scan"])
+    grid = Grid(dpi=[120], model=[local_server.models[-1]])
+    clean = run_sweep(corpus, grid, local_server, store=Store(tmp_path / "clean.sqlite"), progress=False)
+    from lighton_lab.client import RetryPolicy
+
+    with start_local(engines="tesseract", workers=2, faults={"error_rate": 0.2, "drop_rate": 0.2, "seed": 3}) as faulty:
+        noisy = run_sweep(corpus, grid, faulty, store=Store(tmp_path / "noisy.sqlite"), progress=False,
+                          retry=RetryPolicy(backoff_s=0.05, max_backoff_s=0.5))
+        text = httpx.get(faulty.base_url + "/metrics").text
+    assert 'status="503"' in text  # faults did happen
+    assert noisy["error"].isna().all() and noisy["cer"].notna().all()
+    assert noisy["attempts"].max() > 1
+    assert list(noisy["cer"]) == list(clean["cer"])
+
+
+def test_bad_page_is_an_error_row_and_the_rest_complete(local_server, tmp_path):
+    from conftest import make_pdf
+
+    make_pdf(tmp_path / "good.pdf", ["A good page of text"])
+    (tmp_path / "good.gt.txt").write_text("A good page of text")
+    make_pdf(tmp_path / "bad.pdf", ["Will be damaged after loading"])
+    corpus = Corpus.load(tmp_path)
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 damaged after the corpus was loaded")
+    frame = run_sweep(corpus, Grid(dpi=[100], model=[local_server.model]), local_server,
+                      store=Store(tmp_path / "s.sqlite"), progress=False)
+    assert len(frame) == 2
+    bad = frame[frame["document"] == "bad.pdf"].iloc[0]
+    assert "bad.pdf#1" in bad["error"] and "re-export" in bad["error"]
+    good = frame[frame["document"] == "good.pdf"].iloc[0]
+    assert pd.isna(good["error"]) and good["cer"] < 0.1
