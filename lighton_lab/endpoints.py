@@ -185,7 +185,18 @@ def start_local(
         engines = ",".join(engines)
     if isinstance(faults, dict):
         faults = ",".join(f"{k}={v}" for k, v in faults.items())
-    port = port or free_port()
+    for attempt in range(3):  # a free port can be taken by someone else before the server binds it
+        try:
+            return _start_local_once(engines, workers, port or free_port(), faults, cache_size, max_payload_mb,
+                                     start_delay, timeout, wait)
+        except EndpointError as exc:
+            if port or attempt == 2 or "address already in use" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_local_once(engines: str, workers: int | None, port: int, faults: str | None, cache_size: int,
+                      max_payload_mb: float, start_delay: float, timeout: float, wait: bool) -> Endpoint:
     log = Path(tempfile.mkstemp(prefix="lighton-lab-local-", suffix=".log")[1])
     cmd = [sys.executable, "-m", "lighton_lab.engines.server", "--port", str(port), "--engines", engines,
            "--cache-size", str(cache_size), "--max-payload-mb", str(max_payload_mb)]

@@ -19,7 +19,7 @@ import io
 import threading
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageChops, ImageOps
 
 from .corpus import Page, allow_large_images
 from .errors import RenderError
@@ -104,17 +104,25 @@ def _render_pdf(page: Page, dpi: float, max_side: int | None) -> tuple[Image.Ima
             image = pdf_page.render(scale=scale).to_pil()
         finally:
             pdf.close()
-    if image.mode != "RGB":
-        image = image.convert("RGB")
+    image = image.convert("L") if _is_gray(image) else image.convert("RGB")
     target = (round(width_pt * scale), round(height_pt * scale))
     if image.size in (target, target[::-1]):
         return image, scale * 72.0, max(target)
     if abs(image.width - target[0]) <= 2 and abs(image.height - target[1]) <= 2:
         # pdfium truncates sizes (2549.99 -> 2549): pad or crop the page margin, never resample for 1 px.
-        canvas = Image.new("RGB", target, "white")
+        canvas = Image.new(image.mode, target, "white")
         canvas.paste(image, (0, 0))
         image = canvas
     return image, scale * 72.0, max(target)
+
+
+def _is_gray(image: Image.Image) -> bool:
+    """True when R, G and B are equal everywhere: most documents. Sending them as ``L`` keeps every pixel
+    value (the server expands to RGB) while PNG encoding and upload shrink threefold."""
+    if image.mode == "L":
+        return True
+    r, g, b = image.convert("RGB").split()
+    return ImageChops.difference(r, g).getbbox() is None and ImageChops.difference(g, b).getbbox() is None
 
 
 def _load_raster(page: Page, dpi: float, max_side: int | None) -> tuple[Image.Image, float, int]:

@@ -45,7 +45,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 from .faults import Faults
-from .ocr import init_worker, recognize, resolve_engines
+from .ocr import INSTANT, init_worker, recognize, resolve_engines
 
 DEFAULT_MAX_PAYLOAD = 20 * 1024 * 1024
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, float("inf"))
@@ -197,6 +197,11 @@ def create_app(
             cache.move_to_end(key)
             metrics.cache_hits += 1
             return cache[key]
+        if model == INSTANT:  # benchmark engine: header only, no need for a worker process
+            result = _recognize_or_error(model, data)
+            if isinstance(result, str):
+                raise RequestError(400, result, "messages")
+            return result.text, result.width, result.height
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(state["pool"], _recognize_or_error, model, data)
         result = await future
