@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from .client import AsyncOCRClient, RetryPolicy
 from .endpoints import Endpoint
 from .errors import OCRRequestError
+from .sweep import run_async
 
 
 @dataclass
@@ -148,7 +149,7 @@ def benchmark(endpoint: Endpoint, pages=None, images: list[str] | None = None, p
         if sampler:
             sampler.cancel()
 
-    asyncio.run(run())
+    run_async(run)
     if metrics:
         result.metrics = metric_deltas(before, _scrape(endpoint), peaks)
     return result
@@ -237,7 +238,7 @@ def client_capacity(pages, dpi: float = 200, parallel: int = 16, image_format: s
 
                 await asyncio.gather(*(one(p) for p in pages))
 
-        asyncio.run(run())
+        run_async(run)
         seconds = time.perf_counter() - started
     return {"pages": len(pages), "seconds": seconds, "pages_per_s": len(pages) / seconds, "dpi": dpi,
             "image_format": image_format, "parallel": parallel}

@@ -212,7 +212,7 @@ def run_sweep(corpus: Corpus | Iterable[Page], grid: Grid, endpoints, store: Sto
     sweep = _Sweep(pages, configs, grid, endpoint_map, store, run_id, concurrency, stop, retry, on_result)
     status = "stopped"
     try:
-        _run_async(lambda: sweep.run(progress, render_workers), stop)
+        run_async(lambda: sweep.run(progress, render_workers), stop)
         status = "stopped" if stop.is_set() else "finished"
     except BaseException:
         status = "interrupted"
@@ -224,7 +224,7 @@ def run_sweep(corpus: Corpus | Iterable[Page], grid: Grid, endpoints, store: Sto
     return frame
 
 
-def _run_async(make_coro, stop: threading.Event):
+def run_async(make_coro, stop: threading.Event | None = None):
     """asyncio.run here, or in a helper thread when this thread already runs a loop (Jupyter)."""
     try:
         asyncio.get_running_loop()
@@ -243,7 +243,8 @@ def _run_async(make_coro, stop: threading.Event):
     try:
         thread.join()
     except KeyboardInterrupt:  # kernel interrupt: stop launching, keep what finished
-        stop.set()
+        if stop is not None:
+            stop.set()
         thread.join()
         raise
     if "error" in box:
