@@ -45,6 +45,13 @@ bench: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
+# JupyterLab in headless Chromium after running 02_sweep.ipynb: docs/screenshot-02_sweep.png
+screenshot: $(STAMP)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "install Debian's chromium first (apt-get install chromium)"; exit 1; }
+	$(BIN)/python -m pip install -q -e ".[screenshot]"
+	$(BIN)/python scripts/screenshot.py
+
 sample: $(STAMP)
 	$(BIN)/python -m lighton_lab.synth data/sample
 

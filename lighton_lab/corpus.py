@@ -197,6 +197,8 @@ def _inspect_pdf(file: Path, name: str, reference: str | None) -> tuple[int, lis
     try:
         pdf = pdfium.PdfDocument(file)
     except pdfium.PdfiumError as error:
+        if _pageless(file):  # pdfium refuses a document whose page tree is empty
+            raise CorpusError(f"{name}: the PDF has no pages. Remove it from the corpus.") from None
         if "password" in str(error).lower():
             raise CorpusError(
                 f"{name}: the PDF is password-protected. Remove the password "
@@ -234,6 +236,14 @@ def allow_large_images():
             yield
     finally:
         Image.MAX_IMAGE_PIXELS = previous
+
+
+def _pageless(file: Path) -> bool:
+    """A readable PDF structure with an empty page tree (pdfium reports no usable error for it)."""
+    import re
+
+    data = file.read_bytes()[:4_000_000]
+    return bool(re.search(rb"/Type\s*/Pages\b[^>]*/Count\s+0\b", data)) and not re.search(rb"/Type\s*/Page\b", data)
 
 
 def _count_frames(file: Path, name: str) -> int:

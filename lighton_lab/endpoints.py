@@ -174,12 +174,15 @@ def start_local(
     start_delay: float = 0.0,
     timeout: float = 180.0,
     wait: bool = True,
+    require_api_key: bool = False,
 ) -> Endpoint:
     """Start the CPU engine server in the background and return its Endpoint once healthy.
 
     The process stops at ``endpoint.stop()`` or when the interpreter exits. ``faults`` takes the
     ``--faults`` syntax or a dict of ``engines.faults.Faults`` fields. ``wait=False`` returns at once
-    (for cold-start tests: the port refuses connections until the server is up).
+    (for cold-start tests: the port refuses connections until the server is up). ``require_api_key``
+    makes the server demand ``LIGHTON_LAB_API_KEY`` as a bearer token, like ``vllm serve --api-key``;
+    the key travels to the server process through its environment, never its command line.
     """
     if isinstance(engines, (list, tuple)):
         engines = ",".join(engines)
@@ -188,7 +191,7 @@ def start_local(
     for attempt in range(3):  # a free port can be taken by someone else before the server binds it
         try:
             return _start_local_once(engines, workers, port or free_port(), faults, cache_size, max_payload_mb,
-                                     start_delay, timeout, wait)
+                                     start_delay, timeout, wait, require_api_key)
         except EndpointError as exc:
             if port or attempt == 2 or "address already in use" not in str(exc).lower():
                 raise
@@ -196,7 +199,8 @@ def start_local(
 
 
 def _start_local_once(engines: str, workers: int | None, port: int, faults: str | None, cache_size: int,
-                      max_payload_mb: float, start_delay: float, timeout: float, wait: bool) -> Endpoint:
+                      max_payload_mb: float, start_delay: float, timeout: float, wait: bool,
+                      require_api_key: bool) -> Endpoint:
     log = Path(tempfile.mkstemp(prefix="lighton-lab-local-", suffix=".log")[1])
     cmd = [sys.executable, "-m", "lighton_lab.engines.server", "--port", str(port), "--engines", engines,
            "--cache-size", str(cache_size), "--max-payload-mb", str(max_payload_mb)]
@@ -206,9 +210,18 @@ def _start_local_once(engines: str, workers: int | None, port: int, faults: str 
         cmd += ["--faults", faults]
     if start_delay:
         cmd += ["--start-delay", str(start_delay)]
+    env = dict(os.environ)
+    env.pop("LIGHTON_LAB_SERVER_API_KEY", None)
+    headers = {}
+    if require_api_key:
+        key = os.environ.get("LIGHTON_LAB_API_KEY")
+        if not key:
+            raise EndpointError("require_api_key=True needs LIGHTON_LAB_API_KEY in the environment")
+        env["LIGHTON_LAB_SERVER_API_KEY"] = key
+        headers = {"Authorization": f"Bearer {key}"}
     with log.open("wb") as sink:
-        process = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    endpoint = Endpoint(f"http://127.0.0.1:{port}", "", {}, "local", None, [], process, log)
+        process = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    endpoint = Endpoint(f"http://127.0.0.1:{port}", "", headers, "local", None, [], process, log, cmd)
     atexit.register(endpoint.stop)
     if not wait:
         return endpoint

@@ -131,6 +131,7 @@ def create_app(
     faults: Faults | None = None,
     max_payload: int = DEFAULT_MAX_PAYLOAD,
     cache_size: int = 512,
+    api_key: str | None = None,
 ):
     """The ASGI app. ``models`` are served model names (see ``ocr.resolve_engines``)."""
     from contextlib import asynccontextmanager
@@ -148,7 +149,7 @@ def create_app(
     state = {"ready": False, "pool": None}
 
     def error(status: int, message: str, param: str | None = None, headers: dict | None = None) -> JSONResponse:
-        kind = {400: "invalid_request_error", 404: "not_found_error", 413: "invalid_request_error",
+        kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 413: "invalid_request_error",
                 422: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
         body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
         return JSONResponse(body, status_code=status, headers=headers)
@@ -214,6 +215,9 @@ def create_app(
         return value
 
     async def chat(request: Request) -> Response:
+        if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
+            metrics.chat[("unknown", "401")] += 1
+            return error(401, "Missing or wrong API key: send `Authorization: Bearer <key>` (LIGHTON_LAB_API_KEY).")
         started = time.perf_counter()
         metrics.in_flight += 1
         status, model = 500, "unknown"
@@ -480,6 +484,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-size", type=int, default=512, help="deterministic-result cache entries (0: off)")
     parser.add_argument("--faults", default="", help="fault injection, e.g. 'error_rate=0.2,drop_rate=0.1,seed=1'")
     parser.add_argument("--start-delay", type=float, default=0.0, help="wait before listening (simulates a cold start)")
+    parser.add_argument("--api-key", default=os.environ.get("LIGHTON_LAB_SERVER_API_KEY"),
+                        help="require `Authorization: Bearer KEY` on chat requests, as vLLM's --api-key does "
+                             "(default: $LIGHTON_LAB_SERVER_API_KEY)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -497,7 +504,8 @@ def run(args: argparse.Namespace) -> None:
     if args.start_delay:
         time.sleep(args.start_delay)
     app = create_app(models, workers=args.workers, faults=Faults.parse(args.faults),
-                     max_payload=int(args.max_payload_mb * 1024 * 1024), cache_size=args.cache_size)
+                     max_payload=int(args.max_payload_mb * 1024 * 1024), cache_size=args.cache_size,
+                     api_key=args.api_key)
     print(f"lighton-lab local server: models {', '.join(models)} on http://{args.host}:{args.port}/v1", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=30, backlog=2048)
 
