@@ -41,7 +41,7 @@ def cer_distribution(frame, ax=None):
     else:
         fig = ax.figure
     groups = list(scored.groupby(["variant", "dpi", "temperature"], dropna=False))
-    ax.boxplot([g["cer"].to_numpy() for _, g in groups], vert=False)
+    ax.boxplot([g["cer"].to_numpy() for _, g in groups], orientation="horizontal")
     ax.set_yticks(range(1, len(groups) + 1), [f"{v} · {d:g} dpi · T={t:g}" for (v, d, t), _ in groups], fontsize=7)
     ax.set_xlabel("CER per page")
     ax.set_title("CER distribution")

@@ -60,6 +60,9 @@ def test_rescoring_needs_no_requests(local_server, sample, tmp_path):
     exact = rescore(frame, "exact")
     assert chat_posts(local_server) == before
     assert exact["cer"].iloc[0] > frame["cer"].iloc[0]  # markdown pipes count as errors in 'exact'
+    store = Store(tmp_path / "s.sqlite")
+    parquet = pd.read_parquet(store.to_parquet(tmp_path / "s.parquet"))
+    assert list(parquet["text"]) == list(frame["text"]) and parquet["cer"].notna().all()
 
 
 def test_unknown_grid_model_says_what_is_served(local_server, sample):
