@@ -153,7 +153,7 @@ def _parse_completion(data: bytes, latency: float) -> OCRResult:
     try:
         body = json.loads(data)
         choice = body["choices"][0]
-        text = choice["message"]["content"]
+        text = choice["message"].get("content")
     except (ValueError, KeyError, IndexError, TypeError):
         raise _Retry(f"malformed answer (not a chat completion): {data[:200]!r}") from None
     if text is None:

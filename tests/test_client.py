@@ -152,3 +152,22 @@ def test_modal_303_redirect_is_followed(page_image):
         metrics = httpx.get(endpoint.base_url + "/metrics").text
     assert "quick brown fox" in result.text
     assert 'path="/v1/chat/completions",status="303"' in metrics
+
+
+@pytest.mark.parametrize("body,words", [
+    (b"<html><body>502 Bad Gateway</body></html>", "not a chat completion"),
+    (b'{"id": "x", "object": "chat.completion", "choices": []}', "not a chat completion"),
+    (b'{"choices": [{"index": 0, "message": {"role": "assistant"}}]}', "no content"),
+])
+def test_each_malformed_answer_shape_is_named(body, words):
+    from lighton_lab.client import _parse_completion, _Retry
+
+    with pytest.raises(_Retry, match=words):
+        _parse_completion(body, 0.1)
+
+
+def test_an_empty_page_is_a_valid_answer():
+    from lighton_lab.client import _parse_completion
+
+    result = _parse_completion(b'{"choices": [{"message": {"content": ""}, "finish_reason": "stop"}]}', 0.1)
+    assert result.text == "" and result.finish_reason == "stop"
