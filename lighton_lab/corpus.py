@@ -54,14 +54,6 @@ class Page:
         return f"{self.document}#{self.index + 1}"
 
 
-@dataclass(frozen=True)
-class Document:
-    name: str
-    path: Path
-    kind: str
-    pages: int
-
-
 @dataclass
 class Corpus:
     """The pages of a folder, in a stable order (document name, then page)."""
