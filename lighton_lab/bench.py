@@ -41,6 +41,7 @@ class BenchResult:
     gpu: str | None = None
     metrics: dict = field(default_factory=dict)
     model: str = ""
+    _tokens: list[int] = field(default_factory=list, repr=False)  # per page, for the tokens/s-per-page line
 
     @property
     def ok(self) -> int:
@@ -92,8 +93,6 @@ class BenchResult:
             lines.append(f"{name + ':':29}{value:g}" if isinstance(value, (int, float)) else f"{name}: {value}")
         lines.append("=" * 60)
         return "\n".join(lines)
-
-    _tokens: list[int] = field(default_factory=list, repr=False)
 
 
 def _s(value: float | None) -> str:
