@@ -35,6 +35,7 @@ from .corpus import Corpus, Page
 from .endpoints import Endpoint
 from .errors import LabError, OCRRequestError, RenderError
 from .metrics import score
+from .procs import exit_with_parent
 from .render import MAX_SIDE, image_hash, render_page, to_data_url
 from .store import Store, Result, result_key
 
@@ -180,7 +181,7 @@ def _render_pool(workers: int):
             guarded = False
         if not guarded:
             return ThreadPoolExecutor(workers, thread_name_prefix="render")
-    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent)
 
 
 def _render_source(page: Page, dpi: float, max_side: int | None, image_format: str) -> str:

@@ -210,3 +210,22 @@ def test_metrics_are_prometheus_text(local_server, image_url):
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             float(value)
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="needs /proc (Linux)")
+def test_ocr_workers_die_with_a_killed_server():
+    import os
+    import signal
+
+    from conftest import alive, child_pids
+    from lighton_lab.endpoints import start_local
+
+    endpoint = start_local(engines="rapidocr", workers=2)
+    workers = child_pids(endpoint.process.pid)
+    assert len(workers) >= 2
+    os.kill(endpoint.process.pid, signal.SIGKILL)
+    endpoint.process.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in workers), "OCR workers outlived their killed server"

@@ -7,12 +7,13 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 
-from conftest import HAS_TESSERACT, ROOT
+from conftest import HAS_TESSERACT, ROOT, alive, child_pids
 from lighton_lab.corpus import Corpus
 from lighton_lab.endpoints import start_local
 from lighton_lab.errors import LabError
@@ -84,6 +85,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
 def test_sigkill_midway_then_resume(local_server, sample, tmp_path):
     db = tmp_path / "killed.sqlite"
     script = tmp_path / "sweep.py"
@@ -101,8 +103,14 @@ def test_sigkill_midway_then_resume(local_server, sample, tmp_path):
                 except sqlite3.OperationalError:
                     pass
         time.sleep(0.2)
+    workers = child_pids(child.pid)
+    assert workers, "the sweep renders in worker processes"
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in workers), "render workers outlived their killed sweep"
     killed_count = Store(db).count()
     assert 5 <= killed_count < 12 * 6
     corpus = Corpus.load(sample)

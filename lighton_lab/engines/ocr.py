@@ -23,6 +23,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from ..procs import exit_with_parent
+
 RAPIDOCR = "rapidocr/ppocr-v6"
 INSTANT = "instant/none"  # benchmark-only: reads the image size and answers at once, with no text
 TESSERACT_TIMEOUT_S = 300  # a dense page at high DPI takes tens of seconds; a hung binary must not hang us
@@ -100,23 +102,9 @@ _rapid = None
 def init_worker(models: list[str]) -> None:
     """Load the engines once in each worker process (called by the process pool)."""
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-    _exit_with_parent()
+    exit_with_parent()
     if RAPIDOCR in models:
         _warm_rapidocr()
-
-
-def _exit_with_parent() -> None:
-    """A worker whose server died (kill -9, a notebook kernel restart) must not live on, holding a core."""
-    import threading
-
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def _warm_rapidocr() -> None:
