@@ -198,10 +198,18 @@ def start_local(
     raise AssertionError("unreachable")
 
 
+def _launch(endpoint: Endpoint, name: str, env: dict[str, str] | None = None) -> None:
+    """Start ``endpoint.command`` in the background, its output in a log file, stopped at exit."""
+    endpoint.log_path = Path(tempfile.mkstemp(prefix=f"lighton-lab-{name}-", suffix=".log")[1])
+    with endpoint.log_path.open("wb") as sink:
+        endpoint.process = subprocess.Popen(endpoint.command, stdout=sink, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, env=env)
+    atexit.register(endpoint.stop)
+
+
 def _start_local_once(engines: str, workers: int | None, port: int, faults: str | None, cache_size: int,
                       max_payload_mb: float, start_delay: float, timeout: float, wait: bool,
                       require_api_key: bool) -> Endpoint:
-    log = Path(tempfile.mkstemp(prefix="lighton-lab-local-", suffix=".log")[1])
     cmd = [sys.executable, "-m", "lighton_lab.engines.server", "--port", str(port), "--engines", engines,
            "--cache-size", str(cache_size), "--max-payload-mb", str(max_payload_mb)]
     if workers:
@@ -219,10 +227,8 @@ def _start_local_once(engines: str, workers: int | None, port: int, faults: str 
             raise EndpointError("require_api_key=True needs LIGHTON_LAB_API_KEY in the environment")
         env["LIGHTON_LAB_SERVER_API_KEY"] = key
         headers = {"Authorization": f"Bearer {key}"}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    endpoint = Endpoint(f"http://127.0.0.1:{port}", "", headers, "local", None, [], process, log, cmd)
-    atexit.register(endpoint.stop)
+    endpoint = Endpoint(f"http://127.0.0.1:{port}", "", headers, "local", None, [], None, None, cmd)
+    _launch(endpoint, "local", env)
     if not wait:
         return endpoint
     wait_healthy(endpoint, timeout)
@@ -402,9 +408,6 @@ def start_vllm(model: str = "1b", port: int = 8000, host: str = "127.0.0.1", gpu
     if shutil.which("vllm") is None:
         raise EndpointError("vLLM is not installed here: on a machine with an NVIDIA GPU run "
                             "pip install 'lighton-lab[vllm]', or use start_modal() / start_local().")
-    endpoint.log_path = Path(tempfile.mkstemp(prefix="lighton-lab-vllm-", suffix=".log")[1])
-    with endpoint.log_path.open("wb") as sink:
-        endpoint.process = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    atexit.register(endpoint.stop)
+    _launch(endpoint, "vllm")
     wait_healthy(endpoint, timeout, progress=_progress_printer())
     return endpoint

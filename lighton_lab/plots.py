@@ -56,3 +56,17 @@ def to_png(fig) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     return buffer.getvalue()
+
+
+def png(make, frame) -> bytes:
+    """``make(frame)`` drawn off-screen to PNG bytes, the figure closed (reports and widgets)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig = make(frame)
+    try:
+        return to_png(fig)
+    finally:
+        plt.close(fig)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .diff import diff_html
-from .plots import cer_distribution, cer_vs_dpi, to_png
+from .plots import cer_distribution, cer_vs_dpi, png
 from .sweep import summary, worst_pages
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#1f2328}
@@ -23,20 +23,12 @@ th{background:#f6f8fa}h2{margin-top:2rem}.page{border:1px solid #d0d7de;padding:
 
 def write_report(frame, path: str | Path, title: str = "lighton-lab sweep", worst: int = 8) -> Path:
     """Write the report and return its path (parents are created)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = summary(frame)
     charts = []
     if frame["cer"].notna().any():
-        for make in (cer_vs_dpi, cer_distribution):
-            fig = make(frame)
-            charts.append(base64.b64encode(to_png(fig)).decode())
-            plt.close(fig)
+        charts = [base64.b64encode(png(make, frame)).decode() for make in (cer_vs_dpi, cer_distribution)]
     sections = [
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="meta">{len(frame)} results · profile {html.escape(str(frame.attrs.get("profile", "markdown")))}'

@@ -73,7 +73,7 @@ class Grid:
         self.temperature = _as_list(temperature)
         self.model = [str(m) for m in _as_list(model)]
         self.max_side = _as_list(max_side)
-        self.stream, self.image_format = stream, image_format
+        self.stream, self.image_format = stream, image_format.upper()  # one spelling in keys and render sources
         self.params = {"max_tokens": max_tokens, "top_p": top_p, **params}
         if not (self.dpi and self.temperature and self.model and self.max_side):
             raise ValueError("every axis of a Grid needs at least one value (dpi, temperature, model, max_side)")
@@ -89,8 +89,8 @@ class Grid:
                 self.dpi, self.max_side, self.model, self.temperature, *axes.values()):
             request = {"temperature": temperature, **dict(zip(names, values))}
             request = {k: v for k, v in request.items() if v is not None}
-            if self.image_format.upper() != "PNG":
-                request["image_format"] = self.image_format.upper()  # other pixels reach the model
+            if self.image_format != "PNG":
+                request["image_format"] = self.image_format  # other pixels reach the model
             configs.append(Config(dpi, max_side, model, tuple(sorted(request.items()))))
         return configs
 
@@ -157,7 +157,7 @@ def default_concurrency(endpoints: Iterable[Endpoint]) -> int:
 def _render_job(page: Page, dpi: float, max_side: int | None, image_format: str) -> dict:
     """Runs in a worker process: render, hash the pixels, encode for the request."""
     image = render_page(page, dpi=dpi, max_side=max_side)
-    return {"hash": image_hash(image), "url": to_data_url(image, format=image_format),
+    return {"image_hash": image_hash(image), "url": to_data_url(image, format=image_format),
             "effective_dpi": image.info["dpi"][0], "width": image.width, "height": image.height}
 
 
@@ -182,6 +182,11 @@ def _render_pool(workers: int):
         if not guarded:
             return ThreadPoolExecutor(workers, thread_name_prefix="render")
     return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent)
+
+
+def _render_error_key(page: Page, config: Config, model: str) -> str:
+    """Key of the stored error of a page that could not be rendered (there are no pixels to hash)."""
+    return result_key(f"render-error:{page.path}:{page.index}:{config.dpi}:{config.max_side}", model, config.request)
 
 
 def _render_source(page: Page, dpi: float, max_side: int | None, image_format: str) -> str:
@@ -291,7 +296,7 @@ class _Sweep:
         async with self._renders:
             job = await asyncio.get_running_loop().run_in_executor(
                 pool, _render_job, page, dpi, cap, self.grid.image_format)
-        self.store.put_render(_render_source(page, dpi, cap, self.grid.image_format), job["hash"],
+        self.store.put_render(_render_source(page, dpi, cap, self.grid.image_format), job["image_hash"],
                               job["effective_dpi"], job["width"], job["height"])
         return job
 
@@ -305,8 +310,8 @@ class _Sweep:
                 if cached is None:
                     job = await self._render(pool, page, dpi, cap)
                 info = job or dict(cached)
-                keys = {c: result_key(info.get("hash") or info["image_hash"], self.endpoints[c.variant].model,
-                                      c.request) for c in configs}
+                keys = {c: result_key(info["image_hash"], self.endpoints[c.variant].model, c.request)
+                        for c in configs}
                 done = self.store.done(list(keys.values()))
                 todo = [c for c in configs if keys[c] not in done]
                 self.reused += len(configs) - len(todo)
@@ -338,7 +343,7 @@ class _Sweep:
             if self.stop.is_set():
                 return
             endpoint = self.endpoints[config.variant]
-            result = Result(key, page.document, page.index + 1, job["hash"], config.dpi, job["effective_dpi"],
+            result = Result(key, page.document, page.index + 1, job["image_hash"], config.dpi, job["effective_dpi"],
                             config.max_side, job["width"], job["height"], config.variant, endpoint.model,
                             config.request, page.ground_truth, endpoint=endpoint.kind, run_id=self.run_id,
                             started=time.time())
@@ -358,8 +363,7 @@ class _Sweep:
             bar.update(1)
 
     def _render_failure(self, page, config, message) -> Result:
-        key = result_key(f"render-error:{page.path}:{page.index}:{config.dpi}:{config.max_side}",
-                         self.endpoints[config.variant].model, config.request)
+        key = _render_error_key(page, config, self.endpoints[config.variant].model)
         return Result(key, page.document, page.index + 1, None, config.dpi, None, config.max_side, None, None,
                       config.variant, self.endpoints[config.variant].model, config.request, page.ground_truth,
                       error=message, run_id=self.run_id, started=time.time(), finished=time.time(),
@@ -459,12 +463,14 @@ def sweep_dataframe(pages: list[Page], configs: list[Config], endpoints: dict[st
 
     plan = []
     for page in pages:
+        sources = {}  # one file stat and one lookup per (DPI, cap, format), not per configuration
         for config in configs:
             model = endpoints[config.variant].model
-            keys = [result_key(f"render-error:{page.path}:{page.index}:{config.dpi}:{config.max_side}", model,
-                               config.request)]
-            source = store.render_of(_render_source(page, config.dpi, config.max_side,
-                                                    config.request.get("image_format", "PNG")))
+            keys = [_render_error_key(page, config, model)]
+            render = (config.dpi, config.max_side, config.request.get("image_format", "PNG"))
+            if render not in sources:
+                sources[render] = store.render_of(_render_source(page, *render))
+            source = sources[render]
             if source is not None:
                 keys.insert(0, result_key(source["image_hash"], model, config.request))
             plan.append((page, config, keys))

@@ -17,6 +17,7 @@ import ipywidgets as w
 
 from .corpus import Corpus, Page
 from .diff import diff_html
+from .plots import cer_vs_dpi, png
 from .store import Store
 from .sweep import Grid, run_sweep, summary
 
@@ -115,7 +116,7 @@ class SweepPanel(w.VBox):
             table = summary(frame).drop(columns=["model"], errors="ignore")
             self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="–")
             if frame["cer"].notna().any():
-                self.plot.value = _plot_png(frame)
+                self.plot.value = png(cer_vs_dpi, frame)
 
     def stop(self) -> None:
         """What Stop does: launch nothing more; requests in flight finish and are stored."""
@@ -139,21 +140,6 @@ def _served_models(endpoints) -> list[str]:
         return list(endpoints)
     pool = [endpoints] if hasattr(endpoints, "base_url") else list(endpoints)
     return [m for e in pool for m in (e.models or [e.model])]
-
-
-def _plot_png(frame) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    from .plots import cer_vs_dpi, to_png
-
-    fig = cer_vs_dpi(frame)
-    try:
-        return to_png(fig)
-    finally:
-        plt.close(fig)
 
 
 class PageViewer(w.VBox):

@@ -155,3 +155,13 @@ def test_bad_page_is_an_error_row_and_the_rest_complete(local_server, tmp_path):
     assert "bad.pdf#1" in bad["error"] and "re-export" in bad["error"]
     good = frame[frame["document"] == "good.pdf"].iloc[0]
     assert pd.isna(good["error"]) and good["cer"] < 0.1
+
+
+def test_jpeg_sweeps_resume_and_show_their_rows(local_server, sample, tmp_path):
+    corpus = Corpus.load(sample).filter("table.pdf")
+    grid = Grid(dpi=[100], model=[local_server.model], image_format="jpeg")
+    store = Store(tmp_path / "j.sqlite")
+    first = run_sweep(corpus, grid, local_server, store=store, progress=False)
+    second = run_sweep(corpus, grid, local_server, store=store, progress=False)
+    assert len(first) == len(second) == 1 and second.attrs["requests"] == 0
+    assert first["params"].iloc[0]["image_format"] == "JPEG"

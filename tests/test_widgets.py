@@ -85,6 +85,9 @@ def test_page_viewer_walks_results_worst_first(local_server, small, tmp_path):
     viewer.previous_button.click()
     viewer.previous_button.click()
     assert viewer.index == len(frame) - 1
+    by_document = errors_by_document(frame)
+    assert set(by_document["document"]) == set(frame["document"])
+    assert list(by_document["micro_cer"]) == sorted(by_document["micro_cer"], reverse=True)
     from_store = PageViewer(Store(tmp_path / "v.sqlite"))
     assert len(from_store.frame) >= 1 and from_store.image.value == b""
 
