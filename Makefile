@@ -40,7 +40,7 @@ demo: $(STAMP)
 	$(BIN)/lighton-lab demo
 
 bench: $(STAMP)
-	$(BIN)/python -m lighton_lab.bench_local
+	$(BIN)/python scripts/bench_local.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

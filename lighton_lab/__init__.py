@@ -20,12 +20,14 @@ _EXPORTS = {
     "connect": "endpoints",
     "OCRClient": "client", "AsyncOCRClient": "client", "OCRResult": "client", "RetryPolicy": "client",
     "Store": "store",
-    "Grid": "sweep", "run_sweep": "sweep", "summary": "sweep", "best": "sweep", "rescore": "sweep",
-    "worst_pages": "sweep",
+    "Grid": "grid", "run_sweep": "sweep",
+    "summary": "frames", "compare": "frames", "best": "frames", "rescore": "frames", "worst_pages": "frames",
+    "from_store": "frames",
+    "ServeConfig": "serving",
     "benchmark": "bench", "client_capacity": "bench",
     "write_report": "report",
     "LabError": "errors", "CorpusError": "errors", "RenderError": "errors", "ModelError": "errors",
-    "EndpointError": "errors", "OCRRequestError": "errors",
+    "EndpointError": "errors", "OCRRequestError": "errors", "StoreError": "errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,8 +1,8 @@
 """Error analysis of a sweep DataFrame: where the errors are, by document and by character class, and
 which characters get confused with which.
 
-Counts come from the same alignment as the diff (``diff.opcodes``), on normalised text, so they add up
-to what the scores measured.
+Counts come from the scores' own alignment (jiwer's, through ``diff.opcodes``), on the text as the scores
+prepare it, so they add up to what the scores measured.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import unicodedata
 from collections import Counter
 
 from .diff import opcodes
+from .frames import summary
 
 CLASSES = ("letter", "diacritic", "digit", "punctuation", "whitespace", "other")
 
@@ -34,8 +35,8 @@ def errors_by_class(frame, profile: str | None = None):
 
     profile = profile or frame.attrs.get("profile", "markdown")
     total, wrong, inserted = Counter(), Counter(), Counter()
-    for ref, hyp in _scored_pairs(frame):
-        for tag, r, h in opcodes(ref, hyp, profile):
+    for ref, hyp, formats in _scored_pairs(frame):
+        for tag, r, h in opcodes(ref, hyp, profile, *formats):
             for ch in r:
                 total[char_class(ch)] += 1
                 if tag != "equal":
@@ -49,30 +50,42 @@ def errors_by_class(frame, profile: str | None = None):
 
 def errors_by_document(frame):
     """Micro CER per document and variant: which documents carry the errors."""
-    from .sweep import summary
-
-    return summary(frame, by=["document", "variant"]).sort_values("micro_cer", ascending=False, kind="stable")
+    table = summary(frame, by=["document", "variant"], intervals=False)
+    return table.sort_values("micro_cer", ascending=False, kind="stable")
 
 
 def confusion_pairs(frame, n: int = 20, profile: str | None = None):
-    """The most frequent substitutions ``reference -> output`` (character runs of equal length are
-    split into single-character pairs, e.g. ``rn -> m`` stays a pair)."""
+    """The most frequent substitutions ``reference -> output``. Adjacent edits of the alignment form one
+    confusion (a substitution next to an insertion: ``m -> rn``); runs of equal length are split into
+    single-character pairs. Pure insertions and deletions are not confusions."""
     import pandas as pd
 
     profile = profile or frame.attrs.get("profile", "markdown")
     pairs = Counter()
-    for ref, hyp in _scored_pairs(frame):
-        for tag, r, h in opcodes(ref, hyp, profile):
-            if tag != "replace":
-                continue
+    for ref, hyp, formats in _scored_pairs(frame):
+        for r, h in _edit_runs(opcodes(ref, hyp, profile, *formats)):
             if len(r) == len(h):
                 pairs.update((a, b) for a, b in zip(r, h) if a != b)
-            else:
+            elif r and h:
                 pairs[(r, h)] += 1
     return pd.DataFrame([{"reference": a, "output": b, "count": c} for (a, b), c in pairs.most_common(n)])
 
 
+def _edit_runs(parts):
+    """Consecutive non-equal alignment parts merged: (reference run, output run)."""
+    run_r, run_h = "", ""
+    for tag, r, h in parts + [("equal", "", "")]:
+        if tag == "equal":
+            if run_r or run_h:
+                yield run_r, run_h
+            run_r, run_h = "", ""
+        else:
+            run_r, run_h = run_r + r, run_h + h
+
+
 def _scored_pairs(frame):
-    for ref, hyp in zip(frame["reference"], frame["text"]):
+    missing = [None] * len(frame)  # frames made by hand may lack the format columns: text vs Markdown
+    formats = zip(frame.get("reference_format", missing), frame.get("output_format", missing))
+    for ref, hyp, (rf, of) in zip(frame["reference"], frame["text"], formats):
         if isinstance(ref, str) and isinstance(hyp, str):
-            yield ref, hyp
+            yield ref, hyp, (rf or "text", of or "markdown")

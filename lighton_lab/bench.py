@@ -13,10 +13,8 @@ local server whose ``instant`` engine answers at once, so a user knows how many 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import math
-import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -24,7 +22,8 @@ from dataclasses import dataclass, field
 from .client import AsyncOCRClient, RetryPolicy
 from .endpoints import Endpoint
 from .errors import OCRRequestError
-from .sweep import run_async
+from .procs import run_async
+from .render import render_job, render_pool
 
 
 @dataclass
@@ -99,17 +98,15 @@ def _s(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f} s"
 
 
-def render_all(pages, dpi: float = 200, max_side: int | None = 1540, image_format: str = "PNG") -> list[str]:
+def render_all(pages, dpi: float = 200, max_side: int | None = None, image_format: str = "PNG") -> list[str]:
     """Data URLs for the pages, rendered in worker processes."""
-    from .sweep import _render_job, _render_pool
-
-    with _render_pool(min(4, max(1, len(pages)))) as pool:
-        jobs = [pool.submit(_render_job, p, dpi, max_side, image_format) for p in pages]
+    with render_pool(min(4, max(1, len(pages)))) as pool:
+        jobs = [pool.submit(render_job, p, dpi, max_side, image_format) for p in pages]
         return [job.result()["url"] for job in jobs]
 
 
-async def _drive(endpoint: Endpoint, images: list[str], parallel: int, stream: bool, temperature: float,
-                 max_tokens: int, retry: RetryPolicy | None, result: BenchResult) -> None:
+async def _drive(endpoint: Endpoint, images: list[str], parallel: int, stream: bool, temperature: float | None,
+                 max_tokens: int | None, retry: RetryPolicy | None, result: BenchResult) -> None:
     slots = asyncio.Semaphore(parallel)
     async with AsyncOCRClient(endpoint, retry=retry or RetryPolicy()) as client:
         async def one(url: str) -> None:
@@ -131,9 +128,26 @@ async def _drive(endpoint: Endpoint, images: list[str], parallel: int, stream: b
 
 
 def benchmark(endpoint: Endpoint, pages=None, images: list[str] | None = None, parallel: int = 64, dpi: float = 200,
-              max_side: int | None = 1540, temperature: float = 0.2, max_tokens: int = 4096, stream: bool = True,
-              gpu: str | None = None, metrics: bool = False, retry: RetryPolicy | None = None) -> BenchResult:
-    """Measure an endpoint on ``pages`` (Corpus pages) or ready ``images`` (data URLs)."""
+              max_side: int | None = None, temperature: float | None = None, max_tokens: int | None = None,
+              stream: bool = True, gpu: str | None = None, metrics: bool = False,
+              retry: RetryPolicy | None = None) -> BenchResult:
+    """Measure an endpoint on ``pages`` (Corpus pages) or ready ``images`` (data URLs).
+
+    ``None`` parameters take the served model's profile (its page size and sampling; no max_tokens).
+    With ``metrics``, the 1 s ``/metrics`` poller is one more request in flight: on an endpoint of known
+    capacity (a Modal app's inputs per container) ``parallel`` is kept one below it, so every page and
+    the poller land on one container and the server's deltas describe the run.
+    """
+    from .models import profile_for
+    from .render import MAX_SIDE
+
+    if max_side is None:
+        profile = profile_for(endpoint.model)
+        max_side = profile.longest_edge if profile else MAX_SIDE
+    if metrics and endpoint.capacity and parallel + 1 > endpoint.capacity:
+        parallel = max(1, endpoint.capacity - 1)
+        print(f"parallel lowered to {parallel}: the /metrics poller needs one of the endpoint's "
+              f"{endpoint.capacity} slots", flush=True)
     if images is None:
         images = render_all(list(pages), dpi, max_side)
     result = BenchResult(len(images), parallel, 0.0, gpu=gpu or endpoint.gpu, model=endpoint.model)
@@ -156,7 +170,6 @@ def benchmark(endpoint: Endpoint, pages=None, images: list[str] | None = None, p
 
 # ---- Prometheus ----------------------------------------------------------------------------------
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)")
 COUNTERS = {
     "requests": ("vllm:request_success_total", "lighton_lab_chat_requests_total"),
     "generation tokens": ("vllm:generation_tokens_total",),
@@ -170,15 +183,13 @@ GAUGES = {
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
-    """Sum of each metric over its labels (what the deltas need)."""
+    """Sum of each sample name over its labels (what the deltas need), parsed by prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     totals: dict[str, float] = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match and not line.startswith("#"):
-            try:
-                totals[match.group(1)] = totals.get(match.group(1), 0.0) + float(match.group(3))
-            except ValueError:
-                continue
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
     return totals
 
 
@@ -218,11 +229,11 @@ def client_capacity(pages, dpi: float = 200, parallel: int = 16, image_format: s
     """Pages/s the client side sustains (render in processes + encode + HTTP + parse) against the local
     server's ``instant`` engine, which decodes nothing and answers at once."""
     from .endpoints import start_local
-    from .sweep import _render_job, _render_pool
+    from .render import MAX_SIDE
 
     pages = list(pages)
-    with start_local(engines="instant", workers=1, cache_size=0) as endpoint, _render_pool(2) as pool:
-        for job in [pool.submit(_render_job, pages[0], dpi, 1540, image_format) for _ in range(2)]:
+    with start_local(engines="instant", workers=1, cache_size=0) as endpoint, render_pool(2) as pool:
+        for job in [pool.submit(render_job, pages[0], dpi, MAX_SIDE, image_format) for _ in range(2)]:
             job.result()  # start the workers first: steady state is what a long sweep sees
         started = time.perf_counter()
 
@@ -232,7 +243,7 @@ def client_capacity(pages, dpi: float = 200, parallel: int = 16, image_format: s
             async with AsyncOCRClient(endpoint, retry=RetryPolicy(attempts=3)) as client:
                 async def one(page) -> None:
                     async with slots:
-                        job = await loop.run_in_executor(pool, _render_job, page, dpi, 1540, image_format)
+                        job = await loop.run_in_executor(pool, render_job, page, dpi, MAX_SIDE, image_format)
                         await client.ocr(job["url"], max_tokens=16)
 
                 await asyncio.gather(*(one(p) for p in pages))
@@ -243,56 +254,13 @@ def client_capacity(pages, dpi: float = 200, parallel: int = 16, image_format: s
             "image_format": image_format, "parallel": parallel}
 
 
-# ---- CLI -----------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="endpoint (default: LIGHTON_LAB_URL, else the local engine server)")
-    parser.add_argument("--pdf", help="a PDF or image file, or a corpus folder (default: data/sample)")
-    parser.add_argument("--pages", help="1-based pages of --pdf, e.g. 1-109 or 1,3,5 (default: all)")
-    parser.add_argument("--parallel", type=int, default=64)
-    parser.add_argument("--dpi", type=float, default=200)
-    parser.add_argument("--max-side", type=int, default=1540)
-    parser.add_argument("--max-tokens", type=int, default=4096)
-    parser.add_argument("--temperature", type=float, default=0.2)
-    parser.add_argument("--no-stream", action="store_true", help="no streaming (then no time to first token)")
-    parser.add_argument("--gpu", help="GPU for the cost line (default: the endpoint's, e.g. H100)")
-    parser.add_argument("--metrics", action="store_true", help="scrape /metrics before, during and after")
-    parser.add_argument("--served-model", help="model name at the endpoint (default: its first)")
-    parser.add_argument("--store", help="append the results to this store as a run")
-    parser.add_argument("--client-capacity", action="store_true", help="measure the client side alone")
-
-
-def run_cli(args) -> None:
-    from .cli import _endpoint, _pages
-    from .corpus import Corpus
-
-    corpus = Corpus.load(args.pdf or "data/sample", strict=bool(args.pdf))
-    pages = [corpus[i] for i in _pages(args.pages, len(corpus))]
-    if args.client_capacity:
-        figures = client_capacity(pages * max(1, 64 // max(1, len(pages))), dpi=args.dpi)
-        print(f"client capacity: {figures['pages_per_s']:.1f} pages/s at {args.dpi:g} DPI "
-              f"({figures['pages']} pages in {figures['seconds']:.1f} s)")
-        return
-    endpoint = _endpoint(args)
-    try:
-        result = benchmark(endpoint, pages, parallel=args.parallel, dpi=args.dpi, max_side=args.max_side,
-                           temperature=args.temperature, max_tokens=args.max_tokens, stream=not args.no_stream,
-                           gpu=args.gpu, metrics=args.metrics)
-    finally:
-        endpoint.stop()
-    print(result.block())
-    if args.store:
-        _store_bench(result, args, endpoint)
-
-
-def _store_bench(result: BenchResult, args, endpoint: Endpoint) -> None:
-    from .store import Store
-
-    store = Store(args.store)
-    run_id = store.start_run("bench", "bench", str(args.pdf), vars(args) | {"func": None}, endpoint.info(), {})
+def store_bench(result: BenchResult, store, source: str, settings: dict, endpoint: Endpoint) -> int:
+    """Record a benchmark as a run of kind "bench" (plan_sweep reads the last one for its estimates)."""
+    run_id = store.start_run("bench", "bench", source, settings, endpoint.info(), {})
     store.finish_run(run_id, "finished", {"pages_per_s": result.pages_per_s, "p50_s": result.percentile(50),
                                           "p95_s": result.percentile(95), "failures": result.failures,
+                                          "pages": result.pages, "parallel": result.parallel,
+                                          "model": endpoint.model, "gpu": result.gpu,
                                           "completion_tokens": result.completion_tokens,
                                           "cost_per_1000_pages": result.cost_per_1000_pages})
-    print(f"stored as run {run_id} in {store.path}")
+    return run_id

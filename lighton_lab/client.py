@@ -1,41 +1,46 @@
-"""OCR requests to an OpenAI-compatible endpoint, with the retries a GPU service needs.
+"""OCR requests to an OpenAI-compatible endpoint through the ``openai`` SDK, with the retries a GPU
+service needs.
 
-One request is one page image and no prompt, as LightOnOCR was trained. ``OCRClient`` (sync, for cells
-and scripts) and ``AsyncOCRClient`` (for sweeps with many pages in flight) share the request format,
-the answer parsing and the retry policy:
+One request is one page image and no prompt, as LightOnOCR was trained. ``AsyncOCRClient`` (sweeps with
+many pages in flight) holds the one retry loop; ``OCRClient`` (cells and scripts) runs it on a private
+event loop, so both behave the same. What the SDK does: HTTP, the request and answer types, streaming,
+the typed errors, following redirects. What this module adds, because the SDK cannot:
 
-- retried, with exponential backoff and jitter: connection errors (a cold start refuses connections),
-  timeouts (a stalled stream), 429 (honouring ``Retry-After``), 5xx, and malformed answers (a proxy's
-  HTML error page); the default budget of 300 s rides out a 90 s Modal cold start several times over;
-- not retried: other 4xx, which will fail the same way again; a 413 explains the image-size rule;
-- Modal web endpoints answer 303 with a URL to poll when a request outlives their 150 s limit: the
-  client follows it (``follow_redirects``), so a page that waits long under load still completes;
-- ``finish_reason == "length"`` is kept and flagged as ``truncated``: LightOnOCR can loop on a page
-  until ``max_tokens``, and such output must not pass for a transcription.
+- one retry policy over everything that is worth another try: connection errors (a cold start refuses
+  connections), timeouts (a stalled stream), 408/409/429 (honouring ``Retry-After``) and 5xx, *and*
+  answers that are malformed (a proxy's HTML page, no choices, no content, a stream cut before its end),
+  which the SDK returns or raises without retrying; a total time budget (default 300 s, several 90 s
+  Modal cold starts) and the number of attempts made, recorded with each result;
+- not retried: other 4xx, which fail the same way again; 413/404/401 say what to do;
+- Modal web endpoints answer 303 with a URL to poll when a request outlives their 150 s limit: the SDK's
+  HTTP client follows it (``follow_redirects``, up to ``MAX_REDIRECTS`` polls);
+- time to first token for streams; ``finish_reason == "length"`` kept and flagged as ``truncated``.
+
+Request parameters left at ``None`` are not sent: the server (or, for ``temperature``/``top_p``, the
+model's profile resolved by the caller) decides. ``max_tokens=None`` is LightOn's own choice: vLLM then
+allows the rest of the context (``--max-model-len``), so dense pages are not cut.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import random
+import threading
 import time
-from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass, field, replace
 
-import httpx
+import openai
 from PIL import Image
 
-from .endpoints import Endpoint
+from .servers import Endpoint
 from .errors import OCRRequestError
+from .models import profile_for
 from .render import to_data_url
 
-DEFAULT_TEMPERATURE = 0.2  # the model cards' sampling
-DEFAULT_TOP_P = 0.9
-DEFAULT_MAX_TOKENS = 4096
 READ_TIMEOUT_S = 180.0  # above Modal's 150 s web limit: past that it answers 303, it does not go silent
 CONNECT_TIMEOUT_S = 10.0  # an unreachable host fails fast and is retried
 MAX_REDIRECTS = 100  # Modal's 303 polls come every 150 s: 100 of them is over four hours of queueing
+_RETRY_STATUSES = {408, 409, 429}  # plus every 5xx: the SDK's own list
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class OCRResult:
     finish_reason: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
-    latency_s: float  # whole request, retries excluded: the last attempt's time
+    latency_s: float  # the last attempt's time
     ttft_s: float | None  # time to first token (streaming), else None
     attempts: int = 1
     model: str = ""
@@ -70,23 +75,13 @@ class RetryPolicy:
         return base * rng.uniform(1 - self.jitter, 1.0)
 
 
-NO_RETRY = RetryPolicy(attempts=1)
-
-
-def build_request(model: str, image_url: str, temperature: float, max_tokens: int, top_p: float | None,
-                  stream: bool, extra: dict | None = None) -> dict:
-    """The chat-completions body: one user message holding only the page image."""
-    body = {
-        "model": model,
-        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}}]}],
-        "temperature": temperature,
-        "max_tokens": max_tokens,
-        "stream": stream,
-    }
-    if top_p is not None:
-        body["top_p"] = top_p
-    if stream:
-        body["stream_options"] = {"include_usage": True}
+def build_request(image_url: str, temperature: float | None = None, max_tokens: int | None = None,
+                  top_p: float | None = None, extra: dict | None = None) -> dict:
+    """The chat-completions arguments: one user message holding only the page image; None is not sent."""
+    body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}}]}]}
+    for name, value in (("temperature", temperature), ("max_tokens", max_tokens), ("top_p", top_p)):
+        if value is not None:
+            body[name] = value
     body.update(extra or {})
     return body
 
@@ -109,8 +104,45 @@ class _Retry(Exception):
         self.retry_after, self.status = retry_after, status
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Errors raised while reading a stream body: the SDK's HTTP library's own (httpx2 or httpx)."""
+    import httpx
+
+    errors: list[type[BaseException]] = [httpx.TransportError, openai.APIConnectionError]
+    try:
+        import httpx2
+
+        errors.append(httpx2.TransportError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+_TRANSIENT = _transport_errors()
+
+
+def _status_error(exc: openai.APIStatusError) -> Exception:
+    """_Retry for transient statuses, OCRRequestError (with the next step) for the rest."""
+    status = exc.status_code
+    body = exc.body if isinstance(exc.body, dict) else {}
+    message = (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else None
+    message = message or body.get("message") or exc.message
+    if status in _RETRY_STATUSES or status >= 500:
+        return _Retry(f"HTTP {status}: {message}", _retry_after(exc.response), status)
+    if status == 413:
+        message += (" The page image is too large for the server: render with the model's cap (1540 or 2048 px) "
+                    "or a lower DPI, or send JPEG (image_format='JPEG').")
+    elif status == 404:
+        message += " Check the model name against the server's /v1/models."
+    elif status in (401, 403):
+        message += " Set MODAL_KEY and MODAL_SECRET (proxy auth) or LIGHTON_LAB_API_KEY."
+    return OCRRequestError(f"HTTP {status}: {message}", status=status)
+
+
+def _retry_after(response) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    value = response.headers.get("retry-after") if response is not None else None
     if not value:
         return None
     try:
@@ -122,86 +154,25 @@ def _retry_after(response: httpx.Response) -> float | None:
             return None
 
 
-def _error_message(response: httpx.Response) -> str:
-    try:
-        error = response.json().get("error") or {}
-        message = error.get("message") if isinstance(error, dict) else str(error)
-    except (ValueError, AttributeError):
-        message = None
-    return message or response.text[:300] or response.reason_phrase
-
-
-def _check_status(response: httpx.Response) -> None:
-    """Raise _Retry for transient statuses and OCRRequestError for the rest of the failures."""
-    status = response.status_code
-    if status < 400:
-        return
-    message = _error_message(response)
-    if status == 429 or status >= 500 or status == 408:
-        raise _Retry(f"HTTP {status}: {message}", _retry_after(response), status)
-    if status == 413:
-        message += (" The page image is too large for the server: render with max_side=1540 (LightOnOCR's "
-                    "size) or lower DPI, or send JPEG (image_format='JPEG').")
-    elif status == 404:
-        message += " Check the model name against the server's /v1/models."
-    elif status in (401, 403):
-        message += " Set MODAL_KEY and MODAL_SECRET (proxy auth) or LIGHTON_LAB_API_KEY."
-    raise OCRRequestError(f"HTTP {status}: {message}", status=status)
-
-
-def _parse_completion(data: bytes, latency: float) -> OCRResult:
-    try:
-        body = json.loads(data)
-        choice = body["choices"][0]
-        text = choice["message"].get("content")
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise _Retry(f"malformed answer (not a chat completion): {data[:200]!r}") from None
+def _parse_completion(completion, latency: float) -> OCRResult:
+    """An OCRResult from a ChatCompletion, or _Retry naming what is malformed about it."""
+    choices = getattr(completion, "choices", None)
+    if not isinstance(choices, list):
+        raise _Retry(f"malformed answer (not a chat completion): {str(completion)[:200]!r}")
+    if not choices:
+        raise _Retry("malformed answer: the completion has no choices")
+    text = choices[0].message.content if choices[0].message is not None else None
     if text is None:
         raise _Retry("malformed answer: the message has no content")
-    usage = body.get("usage") or {}
-    return OCRResult(text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens"),
-                     latency, None, model=body.get("model", ""))
-
-
-class _StreamState:
-    """Accumulates SSE chunks into one OCRResult."""
-
-    def __init__(self, started: float):
-        self.started, self.pieces, self.finish, self.usage = started, [], None, {}
-        self.ttft: float | None = None
-        self.done, self.model = False, ""
-
-    def feed(self, line: str) -> None:
-        if not line.startswith("data:"):
-            return
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            self.done = True
-            return
-        try:
-            chunk = json.loads(payload)
-        except ValueError:
-            raise _Retry(f"malformed stream chunk: {payload[:200]!r}") from None
-        self.model = chunk.get("model", self.model)
-        self.usage = chunk.get("usage") or self.usage
-        for choice in chunk.get("choices") or []:
-            content = (choice.get("delta") or {}).get("content")
-            if content:
-                if self.ttft is None:
-                    self.ttft = time.perf_counter() - self.started
-                self.pieces.append(content)
-            self.finish = choice.get("finish_reason") or self.finish
-
-    def result(self) -> OCRResult:
-        if not self.done and self.finish is None:
-            raise _Retry("the stream ended before [DONE]")
-        return OCRResult("".join(self.pieces), self.finish, self.usage.get("prompt_tokens"),
-                         self.usage.get("completion_tokens"), time.perf_counter() - self.started, self.ttft,
-                         model=self.model)
+    usage = completion.usage
+    return OCRResult(text, choices[0].finish_reason, usage.prompt_tokens if usage else None,
+                     usage.completion_tokens if usage else None, latency, None, model=completion.model or "")
 
 
 @dataclass
-class _Base:
+class AsyncOCRClient:
+    """Asyncio client for many pages in flight: ``await AsyncOCRClient(endpoint).ocr(image)``."""
+
     endpoint: Endpoint
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     read_timeout: float = READ_TIMEOUT_S
@@ -211,12 +182,67 @@ class _Base:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
-        self._timeout = httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
-        self._url = self.endpoint.openai_base_url + "/chat/completions"
+        headers = dict(self.endpoint.headers)
+        token = headers.pop("Authorization", "").removeprefix("Bearer ").strip()
+        self._sdk = openai.AsyncOpenAI(
+            base_url=self.endpoint.openai_base_url, api_key=token or "EMPTY", default_headers=headers,
+            max_retries=0,  # the one retry loop is ours (see the module docstring)
+            timeout=openai.Timeout(self.read_timeout, connect=self.connect_timeout),
+            http_client=openai.DefaultAsyncHttpxClient(max_redirects=MAX_REDIRECTS))
 
-    def _body(self, image, temperature, max_tokens, top_p, stream, extra) -> dict:
-        return build_request(self.endpoint.model, image_to_url(image, self.image_format), temperature,
-                             max_tokens, top_p, stream, extra)
+    async def ocr(self, image, temperature: float | None = None, max_tokens: int | None = None,
+                  top_p: float | None = None, stream: bool = False, extra: dict | None = None) -> OCRResult:
+        profile = profile_for(self.endpoint.model)
+        if profile is not None:  # None means "the model's profile": its sampling and max_tokens policy
+            defaults = profile.request_defaults()
+            temperature = defaults["temperature"] if temperature is None else temperature
+            top_p = defaults["top_p"] if top_p is None else top_p
+            max_tokens = defaults.get("max_tokens") if max_tokens is None else max_tokens
+        body = build_request(image_to_url(image, self.image_format), temperature, max_tokens, top_p, extra)
+        first = time.monotonic()
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                result = await (self._stream(body) if stream else self._once(body))
+                return replace(result, attempts=attempt)
+            except openai.APIStatusError as exc:
+                error = _status_error(exc)
+                if isinstance(error, OCRRequestError):
+                    raise error from None
+            except _TRANSIENT as exc:
+                error = _Retry(f"{type(exc).__name__}: {exc or 'connection problem'}")
+            except _Retry as exc:
+                error = exc
+            await asyncio.sleep(self._next_delay(attempt, error, first))
+        raise AssertionError("unreachable: _next_delay raises on the last attempt")
+
+    async def _once(self, body: dict) -> OCRResult:
+        started = time.perf_counter()
+        try:
+            completion = await self._sdk.chat.completions.create(model=self.endpoint.model, **body)
+        except (openai.APIResponseValidationError, ValueError) as exc:  # not JSON, not a completion
+            raise _Retry(f"malformed answer (not a chat completion): {exc}") from None
+        return _parse_completion(completion, time.perf_counter() - started)
+
+    async def _stream(self, body: dict) -> OCRResult:
+        started = time.perf_counter()
+        pieces, finish, usage, ttft, model = [], None, None, None, ""
+        try:
+            chunks = await self._sdk.chat.completions.create(
+                model=self.endpoint.model, stream=True, stream_options={"include_usage": True}, **body)
+            async for chunk in chunks:
+                model = chunk.model or model
+                usage = chunk.usage or usage
+                for choice in chunk.choices or []:
+                    if choice.delta and choice.delta.content:
+                        ttft = ttft if ttft is not None else time.perf_counter() - started
+                        pieces.append(choice.delta.content)
+                    finish = choice.finish_reason or finish
+        except (openai.APIResponseValidationError, ValueError) as exc:
+            raise _Retry(f"malformed stream chunk: {exc}") from None
+        if finish is None:
+            raise _Retry("the stream ended before its last chunk (no finish_reason)")
+        return OCRResult("".join(pieces), finish, usage.prompt_tokens if usage else None,
+                         usage.completion_tokens if usage else None, time.perf_counter() - started, ttft, model=model)
 
     def _next_delay(self, attempt: int, error: _Retry, first: float) -> float:
         """Seconds to wait before the next attempt, or raise OCRRequestError when out of tries."""
@@ -226,104 +252,11 @@ class _Base:
             raise OCRRequestError(
                 f"{error} (gave up after {attempt} attempt(s) in {elapsed:.0f} s; is the endpoint up? "
                 f"try `lighton-lab health --url {self.endpoint.base_url}`)",
-                status=error.status, retryable=True,
-            )
+                status=error.status, retryable=True)
         return delay
 
-
-_TRANSIENT = (httpx.TransportError,)  # connect/read/write errors, timeouts, dropped connections
-
-
-class OCRClient(_Base):
-    """Blocking client: ``OCRClient(endpoint).ocr(image)``."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._http = httpx.Client(timeout=self._timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS,
-                                  headers=self.endpoint.headers,
-                                  limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
-
-    def ocr(self, image, temperature: float = DEFAULT_TEMPERATURE, max_tokens: int = DEFAULT_MAX_TOKENS,
-            top_p: float | None = DEFAULT_TOP_P, stream: bool = False, extra: dict | None = None) -> OCRResult:
-        body = self._body(image, temperature, max_tokens, top_p, stream, extra)
-        first = time.monotonic()
-        for attempt in range(1, self.retry.attempts + 1):
-            try:
-                result = self._once(body, stream)
-                return _with_attempts(result, attempt)
-            except _TRANSIENT as exc:
-                error = _Retry(f"{type(exc).__name__}: {exc or 'connection problem'}")
-            except _Retry as exc:
-                error = exc
-            time.sleep(self._next_delay(attempt, error, first))
-        raise AssertionError("unreachable")
-
-    def _once(self, body: dict, stream: bool) -> OCRResult:
-        started = time.perf_counter()
-        if not stream:
-            response = self._http.post(self._url, json=body)
-            _check_status(response)
-            return _parse_completion(response.content, time.perf_counter() - started)
-        with self._http.stream("POST", self._url, json=body) as response:
-            if response.status_code >= 400:
-                response.read()
-                _check_status(response)
-            state = _StreamState(started)
-            for line in response.iter_lines():
-                state.feed(line)
-            return state.result()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> OCRClient:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class AsyncOCRClient(_Base):
-    """Asyncio client for many pages in flight: ``await AsyncOCRClient(endpoint).ocr(image)``."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._http = httpx.AsyncClient(timeout=self._timeout, follow_redirects=True, max_redirects=MAX_REDIRECTS,
-                                       headers=self.endpoint.headers,
-                                       limits=httpx.Limits(max_connections=256, max_keepalive_connections=64))
-
-    async def ocr(self, image, temperature: float = DEFAULT_TEMPERATURE, max_tokens: int = DEFAULT_MAX_TOKENS,
-                  top_p: float | None = DEFAULT_TOP_P, stream: bool = False, extra: dict | None = None) -> OCRResult:
-        body = self._body(image, temperature, max_tokens, top_p, stream, extra)
-        first = time.monotonic()
-        for attempt in range(1, self.retry.attempts + 1):
-            try:
-                result = await self._once(body, stream)
-                return _with_attempts(result, attempt)
-            except _TRANSIENT as exc:
-                error = _Retry(f"{type(exc).__name__}: {exc or 'connection problem'}")
-            except _Retry as exc:
-                error = exc
-            await asyncio.sleep(self._next_delay(attempt, error, first))
-        raise AssertionError("unreachable")
-
-    async def _once(self, body: dict, stream: bool) -> OCRResult:
-        started = time.perf_counter()
-        if not stream:
-            response = await self._http.post(self._url, json=body)
-            _check_status(response)
-            return _parse_completion(response.content, time.perf_counter() - started)
-        async with self._http.stream("POST", self._url, json=body) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                _check_status(response)
-            state = _StreamState(started)
-            async for line in response.aiter_lines():
-                state.feed(line)
-            return state.result()
-
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._sdk.close()
 
     async def __aenter__(self) -> AsyncOCRClient:
         return self
@@ -332,7 +265,38 @@ class AsyncOCRClient(_Base):
         await self.aclose()
 
 
-def _with_attempts(result: OCRResult, attempts: int) -> OCRResult:
-    from dataclasses import replace
+class OCRClient:
+    """Blocking client: ``OCRClient(endpoint).ocr(image)``. The async client on a private event loop in a
+    helper thread, so it works inside Jupyter (whose own loop is already running) and keeps connections."""
 
-    return replace(result, attempts=attempts)
+    def __init__(self, endpoint: Endpoint, retry: RetryPolicy | None = None, read_timeout: float = READ_TIMEOUT_S,
+                 connect_timeout: float = CONNECT_TIMEOUT_S, image_format: str = "PNG", seed: int | None = None):
+        self.endpoint = endpoint
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="ocr-client")
+        self._thread.start()
+        self._client = self._call(self._make(endpoint, retry or RetryPolicy(), read_timeout, connect_timeout,
+                                             image_format, seed))
+
+    @staticmethod
+    async def _make(*args) -> AsyncOCRClient:
+        return AsyncOCRClient(*args)  # created on the loop that will use its connections
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def ocr(self, image, temperature: float | None = None, max_tokens: int | None = None, top_p: float | None = None,
+            stream: bool = False, extra: dict | None = None) -> OCRResult:
+        return self._call(self._client.ocr(image, temperature, max_tokens, top_p, stream, extra))
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._call(self._client.aclose())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> OCRClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -47,6 +47,7 @@ class Page:
     ground_truth: str | None = None
     reference: str | None = None  # where the ground truth came from: sidecar, manifest, text-layer
     tags: tuple[str, ...] = ()
+    ground_truth_format: str | None = None  # "text" (.gt.txt, text layer) or "markdown" (.gt.md): how to normalise
 
     @property
     def id(self) -> str:
@@ -161,21 +162,23 @@ def _load_document(file: Path, name: str, entries: dict, reference: str | None) 
         raise CorpusError(f"{name}: the file is empty (0 bytes). Re-export or re-download it.")
     kind = "pdf" if file.suffix.lower() in PDF_SUFFIXES else "image"
     count, text_layer = _inspect_pdf(file, name, reference) if kind == "pdf" else (_count_frames(file, name), None)
-    truths, source = _sidecar_truth(file, name, count)
+    truths, source, fmt = _sidecar_truth(file, name, count)
     whole = entries.get(None, {})
     if "ground_truth" in whole:
-        truths, source = split_pages(whole["ground_truth"], count, MANIFEST, name), "manifest"
+        truths, source, fmt = split_pages(whole["ground_truth"], count, MANIFEST, name), "manifest", _format(whole)
     if truths is None and text_layer is not None:
-        truths, source = text_layer, "text-layer"
+        truths, source, fmt = text_layer, "text-layer", "text"
     folder_tags = tuple(Path(name).parts[:-1])
     pages = []
     for index in range(count):
         gt = truths[index] if truths is not None else None
         entry = entries.get(index, whole)
         tags = folder_tags + tuple(t for t in entry.get("tags", ()) if t not in folder_tags)
-        page = Page(name, index, file, kind, gt, source if gt is not None else None, tags)
+        page = Page(name, index, file, kind, gt, source if gt is not None else None, tags,
+                    fmt if gt is not None else None)
         if index in entries and "ground_truth" in entry:
-            page = replace(page, ground_truth=entry["ground_truth"], reference="manifest")
+            page = replace(page, ground_truth=entry["ground_truth"], reference="manifest",
+                           ground_truth_format=_format(entry))
         pages.append(page)
     bad = [i + 1 for i in entries if i is not None and i >= count]
     if bad:
@@ -252,13 +255,25 @@ def _count_frames(file: Path, name: str) -> int:
         raise CorpusError(f"{name}: not a readable image ({error}). The file is corrupt: re-export it.") from None
 
 
-def _sidecar_truth(file: Path, name: str, count: int) -> tuple[list[str] | None, str | None]:
+def _sidecar_truth(file: Path, name: str, count: int) -> tuple[list[str] | None, str | None, str | None]:
     stem = file.with_suffix("")
     for suffix in GT_SUFFIXES:
         gt_file = stem.with_name(stem.name + suffix)
         if gt_file.exists():
-            return split_pages(read_text(gt_file), count, gt_file.name, name), "sidecar"
-    return None, None
+            fmt = "markdown" if suffix == ".gt.md" else "text"
+            return split_pages(read_text(gt_file), count, gt_file.name, name), "sidecar", fmt
+    return None, None, None
+
+
+FORMATS = ("text", "markdown")
+
+
+def _format(entry: dict) -> str:
+    """A manifest entry's ground-truth format: its ``format`` field, else from ``ground_truth_path``'s suffix."""
+    fmt = entry.get("format") or ("markdown" if str(entry.get("ground_truth_path", "")).endswith(".md") else "text")
+    if fmt not in FORMATS:
+        raise CorpusError(f"{MANIFEST}: {entry.get('path')}: format {fmt!r} is not known; use 'text' or 'markdown'.")
+    return fmt
 
 
 def read_text(path: Path) -> str:

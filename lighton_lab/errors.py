@@ -23,6 +23,10 @@ class ModelError(LabError, ValueError):
     """An unknown model variant or GPU name; the message lists the known ones."""
 
 
+class StoreError(LabError, RuntimeError):
+    """A result store that cannot be opened as it is (e.g. written by a newer version); nothing was changed."""
+
+
 class EndpointError(LabError, RuntimeError):
     """An endpoint could not be started or reached."""
 

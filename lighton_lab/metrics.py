@@ -1,18 +1,29 @@
-"""Scoring OCR output against ground truth: text normalisation profiles, CER/WER and aggregates.
+"""Scoring OCR output against ground truth: normalisation, CER/WER, NED, bag-of-words F1, loops, aggregates.
 
-LightOnOCR answers in Markdown (HTML tables, LaTeX), while ground truth is usually plain text, and CPU
-engines give plain lines. Comparing them raw would count ``**`` and ``<td>`` as OCR errors, so both sides
-go through the same ``normalize`` profile before jiwer measures edits.
+LightOnOCR answers in Markdown (HTML tables, LaTeX), ground truth is plain text or Markdown, and the CPU
+engines write plain lines. Each side is normalised by what it *is* (``reference_format``,
+``hypothesis_format``: ``"text"`` or ``"markdown"``), then both by the same character rules, then jiwer
+measures the edits. Markup is read with parsers (``markup``), never stripped by pattern from plain text.
+
+Profiles:
+
+- ``exact``: nothing changed.
+- ``plain``: the character rules of ``PLAIN_RULES`` only (markup kept as written).
+- ``markdown`` (default): text in Markdown is read as a reader sees it (``markup.markdown_to_text``),
+  then the ``plain`` rules.
 
 Rules worth knowing:
 
-- CER and WER are computed on the normalised text with every run of whitespace (newlines included)
-  folded into one space: a line break where the reference has a space is not an OCR error.
-- An empty reference never crashes and never gives NaN: if the hypothesis is empty too the page
-  scores 0.0, otherwise 1.0 (every character is an insertion, capped at one error per reference unit,
-  as ``ned`` is). The insertions still count in ``aggregate``'s micro figures.
+- CER and WER are computed with every run of whitespace (newlines included) folded into one space: a
+  line break where the reference has a space is not an OCR error.
+- An empty reference never crashes and never gives NaN: if the hypothesis is empty too the page scores
+  0.0, otherwise 1.0. The insertions still count in ``aggregate``'s micro figures.
+- CER counts insertions, so it exceeds 1 when the output is longer than the reference (a repetition
+  loop of the whole page gives CER 10 and more). ``ned`` (edits over the longer text) stays in [0, 1]:
+  report it beside CER, and look at ``looped``.
 - Reading order differs between references and outputs more often than not, so each ``Score`` also
-  carries ``bow_f1``: the F1 of the multiset of words, blind to order.
+  carries ``bow_f1``: the F1 of the multisets of words, blind to order, with case folded and
+  punctuation and symbols removed (``bow_f1_exact``: the whitespace-separated tokens as written).
 
 >>> score("Total: 5", "**Total:** 5").cer
 0.0
@@ -22,110 +33,108 @@ Rules worth knowing:
 
 from __future__ import annotations
 
-import html
 import math
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import jiwer
 
-PROFILES = ("exact", "plain", "markdown")
+from .markup import markdown_to_text
 
-# Typographic variants that OCR engines and transcribers pick freely; one form each.
+PROFILES = ("exact", "plain", "markdown")
+FORMATS = ("text", "markdown")
+
+# The ``plain`` profile's character rules, one table (what, examples, why). Everything else is compared
+# as written: superscripts and subscripts (m² vs m2), fractions (½), accents, case.
+PLAIN_RULES = (
+    ("Unicode NFC", "e + U+0301 -> é", "the same letter, composed or not"),
+    ("ligatures", "ﬁ ﬂ ﬀ ﬃ ﬄ ﬅ ﬆ -> fi fl ff ffi ffl st st", "a typesetting choice, not a different text"),
+    ("long s", "ſ -> s", "historical print; transcription guides differ on keeping it"),
+    ("quotes", "‘ ’ ‚ ‛ ′ ‹ › -> '  and  “ ” „ ‟ ″ « » -> \"", "typographic variants engines pick freely"),
+    ("dashes and minus", "‐ ‑ ‒ – — ― − -> -", "the same, to a reader of OCR output"),
+    ("invisible characters", "soft hyphen, zero-width space/joiners, BOM -> removed", "not visible in print"),
+    ("spaces", "no-break and other Unicode spaces -> space; runs folded; lines trimmed", "layout, not text"),
+    ("full-width forms", "Ａ１！ -> A1!", "East Asian typesetting of ASCII"),
+    ("ellipsis", "… -> ...", "one glyph or three dots"),
+)
 _CHAR_MAP = str.maketrans(
     {
+        "ﬁ": "fi", "ﬂ": "fl", "ﬀ": "ff", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st", "ﬆ": "st", "ſ": "s", "…": "...",
         "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u2039": "'", "\u203a": "'",
         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
         "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-        "\u00ad": None,  # soft hyphen: invisible in print
-        "\u200b": None, "\ufeff": None,  # zero-width space, BOM
+        "\u00ad": None, "\u200b": None, "\u200c": None, "\u200d": None, "\u2060": None, "\ufeff": None,
+        **{chr(c): " " for c in (0x00A0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000)},
+        **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},
     }
 )
-
-_HTML_BLOCK_BREAK = re.compile(r"</?(tr|p|div|br|li|h[1-6]|table|thead|tbody|caption)\b[^>]*>", re.I)
-_HTML_CELL_END = re.compile(r"</t[dh]\s*>", re.I)
-_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")  # LightOnOCR image placeholders and grounding boxes
-_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+", re.M)
-_MD_QUOTE = re.compile(r"^\s{0,3}>\s?", re.M)
-_MD_LIST = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+", re.M)
-_MD_FENCE = re.compile(r"^\s*(```|~~~).*$", re.M)
-_MD_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(\|[ \t]*:?-{2,}:?[ \t]*)*\|?[ \t]*(\n|$)", re.M)
-_MD_HRULE = re.compile(r"^[ \t]*([-*_])([ \t]*\1){2,}[ \t]*$", re.M)
-_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.S)
-_MD_EM = re.compile(r"(?<![\w*])([*_])(?=\S)(.+?)(?<=\S)\1(?![\w*])", re.S)
-_MD_CODE = re.compile(r"`([^`]*)`")
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|$])")
-_LATEX_DELIM = re.compile(r"\$\$|\\\[|\\\]|\\\(|\\\)|(?<!\\)\$")
 _SPACES = re.compile(r"[ \t\f\v]+")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 _WHITESPACE = re.compile(r"\s+")
+_LINE_END_HYPHEN = re.compile(r"(\w)-[ \t]*\n[ \t]*(?=[a-zà-ÿ])")
+_NOT_WORD = re.compile(r"[^\w\s]+")
 
 
-def normalize(text: str, profile: str = "markdown") -> str:
-    """Text as it should be compared under ``profile``.
+def _fold(text: str) -> str:
+    """Case folded, punctuation and symbols removed, for the bag of words: "It's," and "its" are one word."""
+    return _NOT_WORD.sub("", text.casefold())
 
-    - ``exact``: unchanged.
-    - ``plain``: Unicode NFKC (ligatures, long s, full-width forms), one form for quotes and dashes,
-      runs of spaces folded, lines trimmed, at most one blank line between paragraphs.
-    - ``markdown``: ``plain`` after removing Markdown and HTML syntax, keeping the text a reader sees
-      (headings, emphasis, list markers, links, tables, image/bbox markup, LaTeX delimiters).
+
+def normalize(text: str, profile: str = "markdown", format: str = "markdown", dehyphenate: bool = False) -> str:
+    """Text as it should be compared under ``profile``, read as ``format`` ("text" or "markdown").
+
+    ``dehyphenate`` joins words hyphenated at a line end (``exam-\\nple`` -> ``example``) when the next
+    line starts in lower case: apply it to both sides or neither.
 
     >>> normalize("## Title\\n\\n| a | b |\\n|---|---|\\n| **1** | 2 |")
     'Title\\n\\na b\\n1 2'
+    >>> normalize("12. March", format="text")
+    '12. March'
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown normalisation profile {profile!r}: use one of {', '.join(PROFILES)}")
+    if format not in FORMATS:
+        raise ValueError(f"unknown text format {format!r}: use one of {', '.join(FORMATS)}")
     if profile == "exact":
         return text
-    if profile == "markdown":
-        text = _strip_markup(text)
+    if dehyphenate:
+        text = _LINE_END_HYPHEN.sub(r"\1", text.replace("\r\n", "\n"))
+    if profile == "markdown" and format == "markdown":
+        text = markdown_to_text(text)
     return _plain(text)
 
 
 def _plain(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).translate(_CHAR_MAP)
+    text = unicodedata.normalize("NFC", text).translate(_CHAR_MAP)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines)).strip()
 
 
-def _strip_markup(text: str) -> str:
-    text = _HTML_CELL_END.sub(" ", text)
-    text = _HTML_BLOCK_BREAK.sub("\n", text)
-    text = html.unescape(_HTML_TAG.sub("", text))
-    text = _MD_FENCE.sub("", text)
-    text = _MD_IMAGE.sub("", text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_TABLE_RULE.sub("", text)
-    text = _MD_HRULE.sub("", text)
-    text = _MD_HEADING.sub("", text)
-    text = _MD_QUOTE.sub("", text)
-    text = _MD_LIST.sub("", text)
-    text = _MD_STRONG.sub(r"\2", text)
-    text = _MD_EM.sub(r"\2", text)
-    text = _MD_CODE.sub(r"\1", text)
-    text = text.replace("|", " ")
-    text = _LATEX_DELIM.sub("", text)
-    return _MD_ESCAPE.sub(r"\1", text)
-
-
-def _collapse(text: str) -> str:
+def collapse(text: str) -> str:
+    """Whitespace runs, line breaks included, as one space: the string the edit counts are made on."""
     return _WHITESPACE.sub(" ", text).strip()
+
+
+def prepared(reference: str, hypothesis: str | None, profile: str = "markdown", reference_format: str = "text",
+             hypothesis_format: str = "markdown", dehyphenate: bool = False) -> tuple[str, str]:
+    """Both sides exactly as ``score`` compares them (the diff and the error analysis use this too)."""
+    return (collapse(normalize(reference, profile, reference_format, dehyphenate)),
+            collapse(normalize(hypothesis or "", profile, hypothesis_format, dehyphenate)))
 
 
 @dataclass(frozen=True)
 class Score:
-    """Edit counts and rates of one page. Rates are floats in [0, inf) for cer/wer and [0, 1] for ned."""
+    """Edit counts and rates of one page. cer/wer are in [0, inf); ned and the F1s in [0, 1]."""
 
     cer: float
     wer: float
     ned: float  # character edits / max(len(reference), len(hypothesis)): bounded, unlike CER
-    bow_f1: float  # order-independent: F1 of the word multisets
+    bow_f1: float  # order-independent F1 of word multisets, case and punctuation folded
+    bow_f1_exact: float  # the same over whitespace-separated tokens as written
     char_hits: int
     char_substitutions: int
     char_deletions: int
@@ -140,7 +149,7 @@ class Score:
     profile: str = "markdown"
 
     def __post_init__(self) -> None:
-        for name in ("cer", "wer", "ned", "bow_f1"):
+        for name in ("cer", "wer", "ned", "bow_f1", "bow_f1_exact"):
             value = getattr(self, name)
             if math.isnan(value) or value < 0:
                 raise ValueError(f"Score.{name} must be a non-negative number, got {value}")
@@ -154,8 +163,9 @@ class Score:
         return self.word_substitutions + self.word_deletions + self.word_insertions
 
 
-def score(reference: str, hypothesis: str, profile: str = "markdown") -> Score:
-    """Compare one page's output with its reference after ``normalize(..., profile)``.
+def score(reference: str, hypothesis: str | None, profile: str = "markdown", reference_format: str = "text",
+          hypothesis_format: str = "markdown", dehyphenate: bool = False) -> Score:
+    """Compare one page's output with its reference, each normalised as what it is.
 
     >>> s = score("the cat sat", "the cat sat down")
     >>> s.wer, s.word_insertions
@@ -163,28 +173,37 @@ def score(reference: str, hypothesis: str, profile: str = "markdown") -> Score:
     """
     if reference is None:
         raise ValueError("score() needs a reference text; pages without ground truth are not scored")
-    ref = _collapse(normalize(reference, profile))
-    hyp = _collapse(normalize(hypothesis or "", profile))
+    ref, hyp = prepared(reference, hypothesis, profile, reference_format, hypothesis_format, dehyphenate)
     chars = _char_counts(ref, hyp)
     words = _word_counts(ref, hyp)
     ref_words = words[0] + words[1] + words[2]
     char_edits = chars[1] + chars[2] + chars[3]
     return Score(
-        cer=_rate(chars[1] + chars[2] + chars[3], len(ref)),
-        wer=_rate(words[1] + words[2] + words[3], ref_words),
+        cer=rate(char_edits, len(ref)),
+        wer=rate(words[1] + words[2] + words[3], ref_words),
         ned=char_edits / max(len(ref), len(hyp)) if (ref or hyp) else 0.0,
-        bow_f1=_bow_f1(ref.split(), hyp.split()),
+        bow_f1=_bow_f1(_fold(ref).split(), _fold(hyp).split()),
+        bow_f1_exact=_bow_f1(ref.split(), hyp.split()),
         char_hits=chars[0], char_substitutions=chars[1], char_deletions=chars[2], char_insertions=chars[3],
         word_hits=words[0], word_substitutions=words[1], word_deletions=words[2], word_insertions=words[3],
         ref_chars=len(ref), ref_words=ref_words, hyp_chars=len(hyp), profile=profile,
     )
 
 
-def _rate(edits: int, length: int) -> float:
+def rate(edits: int, length: int) -> float:
     """Edits per reference unit; the empty-reference rule of the module docstring."""
     if length == 0:
         return 1.0 if edits else 0.0
     return edits / length
+
+
+def char_alignment(ref: str, hyp: str) -> list[tuple[str, int, int, int, int]]:
+    """jiwer's character alignment of two prepared strings: ``(type, ref_start, ref_end, hyp_start, hyp_end)``
+    with types equal / substitute / delete / insert. The scores count exactly these edits."""
+    if not ref or not hyp:
+        return [(t, 0, len(ref), 0, len(hyp)) for t in (("delete",) if ref else ("insert",) if hyp else ())]
+    out = jiwer.process_characters(ref, hyp)
+    return [(c.type, c.ref_start_idx, c.ref_end_idx, c.hyp_start_idx, c.hyp_end_idx) for c in out.alignments[0]]
 
 
 def _char_counts(ref: str, hyp: str) -> tuple[int, int, int, int]:
@@ -211,6 +230,50 @@ def _bow_f1(ref_words: list[str], hyp_words: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+# ---- degeneration ------------------------------------------------------------------------------------
+
+LOOP_LINE_REPEATS = 8  # the same non-empty line this many times in a row...
+LOOP_MIN_CHARS = 200  # ...or the text ending in one unit repeated over at least this many characters
+LOOP_MAX_PERIOD = 400  # and at least LOOP_LINE_REPEATS times (a unit of up to this many characters)
+
+
+def looped(text: str | None) -> bool:
+    """True when the output degenerated into a repetition loop, the known failure of these models.
+
+    Two rules, both on the raw output: a non-empty line repeated ``LOOP_LINE_REPEATS`` times in a row
+    (the model re-emitting a table row or a line), or a tail that is one unit of at most
+    ``LOOP_MAX_PERIOD`` characters repeated at least ``LOOP_LINE_REPEATS`` times and over at least
+    ``LOOP_MIN_CHARS`` characters (``the the the ...`` until max_tokens). This is the repeated-n-gram
+    criterion of degeneration studies (Holtzman et al. 2020, "The Curious Case of Neural Text
+    Degeneration"), stated in characters so it needs no tokenizer; a legitimately repetitive page (a
+    form with 7 identical empty rows) stays under it.
+
+    >>> looped("Total\\n" * 200), looped("a normal page\\nwith two lines")
+    (True, False)
+    """
+    if not text:
+        return False
+    run, previous = 0, None
+    for line in text.splitlines():
+        line = line.strip()
+        run = run + 1 if line and line == previous else 1
+        previous = line
+        if line and run >= LOOP_LINE_REPEATS:
+            return True
+    tail = text.rstrip()[-LOOP_MAX_PERIOD * LOOP_LINE_REPEATS:]
+    for period in range(1, min(LOOP_MAX_PERIOD, len(tail) // LOOP_LINE_REPEATS) + 1):
+        span = max(LOOP_MIN_CHARS, period * LOOP_LINE_REPEATS)
+        if span > len(tail):
+            break
+        end = tail[-span:]
+        if end[:-period] == end[period:]:
+            return True
+    return False
+
+
+# ---- aggregates --------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Aggregate:
     """Corpus-level figures. Micro weighs pages by length (summed edits / summed reference length);
@@ -224,7 +287,7 @@ class Aggregate:
     pages: int
     ref_chars: int
     char_edits: int
-    word_edits: int = field(default=0)
+    word_edits: int = 0
 
 
 def aggregate(scores: Iterable[Score]) -> Aggregate:
@@ -243,13 +306,8 @@ def aggregate(scores: Iterable[Score]) -> Aggregate:
     word_edits = sum(s.word_edits for s in scores)
     n = len(scores)
     return Aggregate(
-        micro_cer=_rate(char_edits, ref_chars),
-        macro_cer=sum(s.cer for s in scores) / n,
-        micro_wer=_rate(word_edits, ref_words),
-        macro_wer=sum(s.wer for s in scores) / n,
-        mean_bow_f1=sum(s.bow_f1 for s in scores) / n,
-        pages=n,
-        ref_chars=ref_chars,
-        char_edits=char_edits,
+        micro_cer=rate(char_edits, ref_chars), macro_cer=sum(s.cer for s in scores) / n,
+        micro_wer=rate(word_edits, ref_words), macro_wer=sum(s.wer for s in scores) / n,
+        mean_bow_f1=sum(s.bow_f1 for s in scores) / n, pages=n, ref_chars=ref_chars, char_edits=char_edits,
         word_edits=word_edits,
     )

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 
 from .endpoints import Endpoint, connect, start_local, start_modal
+from .engines.registry import DEFAULT_ENGINES
+from .models import DEFAULT_GPU, DEFAULT_MODEL
 
 
 def choose_backend(backend: str = "local") -> str:
     return os.environ.get("LIGHTON_LAB_URL") or os.environ.get("LIGHTON_LAB_BACKEND") or backend
 
 
-def open_endpoint(backend: str = "local", model: str = "1b", gpu: str = "A100-40GB", engines: str = "rapidocr,tesseract",
-                  **modal_options) -> Endpoint:
+def open_endpoint(backend: str = "local", model: str = DEFAULT_MODEL, gpu: str = DEFAULT_GPU,
+                  engines: str = DEFAULT_ENGINES, **modal_options) -> Endpoint:
     """``"local"``: the CPU engine server; ``"modal"``: ``modal serve serve/app.py`` for ``model`` on ``gpu``;
     a URL: an existing deployment."""
     backend = choose_backend(backend)

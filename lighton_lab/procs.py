@@ -1,4 +1,5 @@
-"""Worker-process hygiene: helpers that outlive their parent must not.
+"""Processes, threads and event loops: helpers that outlive their parent must not, and async code must
+run from plain scripts and from Jupyter (whose loop is already running) alike.
 
 A notebook kernel restart or ``kill -9`` of a sweep ends the parent without running any cleanup, and
 pool workers blocked on their task queue would then live on, holding memory (and, for OCR workers, a
@@ -22,3 +23,34 @@ def exit_with_parent(poll_s: float = 1.0) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def run_async(make_coro, stop: threading.Event | None = None):
+    """``asyncio.run(make_coro())`` here, or in a helper thread when this thread already runs a loop
+    (Jupyter). A KeyboardInterrupt sets ``stop`` (launch nothing new) and waits for the coroutine."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coro())
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = asyncio.run(make_coro())
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="lighton-lab-async")
+    thread.start()
+    try:
+        thread.join()
+    except KeyboardInterrupt:  # kernel interrupt: stop launching, keep what finished
+        if stop is not None:
+            stop.set()
+        thread.join()
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")

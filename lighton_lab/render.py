@@ -194,3 +194,41 @@ def image_hash(image: Image.Image) -> str:
     digest.update(f"{image.mode}:{image.width}x{image.height}:".encode())
     digest.update(image.tobytes())
     return digest.hexdigest()
+
+
+# ---- rendering for requests, in worker processes ---------------------------------------------------
+
+
+def render_job(page: Page, dpi: float, max_side: int | None, image_format: str = "PNG") -> dict:
+    """Render, hash the pixels and encode for a request: what a sweep or benchmark needs of one page.
+    Runs in a worker process (pdfium is not thread-safe)."""
+    image = render_page(page, dpi=dpi, max_side=max_side)
+    return {"image_hash": image_hash(image), "url": to_data_url(image, format=image_format),
+            "effective_dpi": image.info["dpi"][0], "width": image.width, "height": image.height}
+
+
+def render_pool(workers: int):
+    """Worker processes for rendering, or threads when processes cannot start safely.
+
+    Processes are started with "spawn" (forking a process that runs threads and an event loop is
+    unsafe), and spawn re-imports the main script in every worker: a script without an
+    ``if __name__ == "__main__":`` guard would run again there. Such scripts render in threads
+    (pdfium under its lock), slower but correct. Notebooks and the CLI use processes.
+    """
+    import sys
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    from multiprocessing import get_context
+    from pathlib import Path
+
+    from .procs import exit_with_parent
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path and getattr(main, "__spec__", None) is None:
+        try:
+            guarded = "__main__" in Path(path).read_text(errors="replace")
+        except OSError:
+            guarded = False
+        if not guarded:
+            return ThreadPoolExecutor(workers, thread_name_prefix="render")
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent)

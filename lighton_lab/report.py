@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .diff import diff_html
 from .plots import cer_distribution, cer_vs_dpi, png
-from .sweep import summary, worst_pages
+from .frames import summary, worst_pages
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#1f2328}
 table{border-collapse:collapse;font-size:.85rem}td,th{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:right}
@@ -44,7 +44,8 @@ def write_report(frame, path: str | Path, title: str = "lighton-lab sweep", wors
             body = f"<p><b>error:</b> {html.escape(row['error'])}</p>"
         else:
             body = (f"<p>CER {row['cer']:.3f} · WER {row['wer']:.3f} · bag-of-words F1 {row['bow_f1']:.3f}</p>"
-                    + diff_html(row["reference"], row["text"], frame.attrs.get("profile", "markdown")))
+                    + diff_html(row["reference"], row["text"], frame.attrs.get("profile", "markdown"),
+                                row["reference_format"], row["output_format"]))
         sections.append(f'<div class="page"><h3>{head}</h3>{body}</div>')
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
                     f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The result store: one SQLite file that survives kernel restarts, kills and reruns.
+"""The result store: one SQLite file that survives kernel restarts, kills, reruns and upgrades.
 
 Results are keyed by content: the hash of (rendered image pixels, served model id, request parameters).
 The same page at the same settings is never paid for twice, whichever sweep asked first, and a sweep
@@ -7,11 +7,15 @@ requests that were in flight: every finished request is committed on its own, in
 
 Failed requests are stored too (with ``error`` set) so a report can show them, but they do not count
 as done: the next run asks again. Scores are not stored: they are recomputed from the stored text and
-the reference under whatever normalisation profile the analysis asks for.
+the reference under whatever normalisation the analysis asks for (``frames``).
 
-Tables: ``runs`` (grid, endpoints without secrets, package versions, start/end), ``results`` (one row
-per key), ``renders`` (page source + DPI + cap -> image hash, so a resumed sweep need not re-render
-pages whose results are all stored).
+Tables: ``meta`` (``schema_version``), ``runs`` (grid, endpoints without secrets, package versions,
+start/end, notes), ``results`` (one row per key; its columns are the fields of ``Result``, the one
+definition), ``renders`` (page source + DPI + cap -> image hash, so a resumed sweep need not re-render).
+
+Upgrades: a file written by an older version is copied to ``NAME.bak-vN`` and then migrated in place,
+in one transaction, by the ordered ``MIGRATIONS`` (columns added with defaults, back-filled where the
+stored data says what they should be). A file written by a newer version is refused, untouched.
 """
 
 from __future__ import annotations
@@ -24,35 +28,14 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-DEFAULT_PATH = Path("runs") / "lab.sqlite"
-SCHEMA_VERSION = 1
+from .errors import StoreError
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT, kind TEXT, started REAL, finished REAL, status TEXT,
-    corpus TEXT, grid TEXT, endpoints TEXT, versions TEXT, notes TEXT
-);
-CREATE TABLE IF NOT EXISTS results (
-    key TEXT PRIMARY KEY,
-    run_id INTEGER, document TEXT, page INTEGER, image_hash TEXT,
-    dpi REAL, effective_dpi REAL, max_side INTEGER, width INTEGER, height INTEGER,
-    variant TEXT, model TEXT, params TEXT, reference TEXT,
-    text TEXT, finish_reason TEXT, prompt_tokens INTEGER, completion_tokens INTEGER,
-    latency_s REAL, ttft_s REAL, attempts INTEGER, error TEXT,
-    started REAL, finished REAL, endpoint TEXT
-);
-CREATE INDEX IF NOT EXISTS results_run ON results(run_id);
-CREATE TABLE IF NOT EXISTS renders (
-    source TEXT PRIMARY KEY, image_hash TEXT, effective_dpi REAL, width INTEGER, height INTEGER
-);
-"""
+DEFAULT_PATH = Path("runs") / "lab.sqlite"
 
 
 @dataclass
 class Result:
-    """One request's outcome, as stored."""
+    """One request's outcome, as stored. Adding a field adds a column: write its migration below."""
 
     key: str
     document: str
@@ -79,6 +62,9 @@ class Result:
     finished: float | None = None
     endpoint: str | None = None
     run_id: int | None = None
+    # schema 2
+    output_format: str | None = None  # "markdown" (LightOnOCR, VLMs) or "text" (CPU engines)
+    reference_format: str | None = None  # "text" or "markdown": how the ground truth was written
 
     @property
     def ok(self) -> bool:
@@ -86,6 +72,40 @@ class Result:
 
 
 _COLUMNS = [f.name for f in fields(Result)]
+_SQL_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "dict": "TEXT", "bool": "INTEGER"}
+
+
+def _column_sql(name: str) -> str:
+    kind = next(f.type for f in fields(Result) if f.name == name).split("|")[0].strip()
+    return f"{name} {_SQL_TYPES[kind]}" + (" PRIMARY KEY" if name == "key" else "")
+
+
+def _output_format_v2(db: sqlite3.Connection) -> None:
+    """Schema 2: formats of output and reference. Before it, every local-engine answer was plain text
+    and every other endpoint served LightOnOCR, which writes Markdown; reference formats were not kept
+    (NULL: the page's ground-truth file decides when the store is read with a corpus)."""
+    for column in ("output_format", "reference_format"):
+        db.execute(f"ALTER TABLE results ADD COLUMN {_column_sql(column)}")
+    db.execute("UPDATE results SET output_format = CASE WHEN endpoint = 'local' THEN 'text' ELSE 'markdown' END")
+
+
+# version -> the function that upgrades a store of version - 1 to it (in one transaction)
+MIGRATIONS = {2: _output_format_v2}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+_TABLES = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT, kind TEXT, started REAL, finished REAL, status TEXT,
+    corpus TEXT, grid TEXT, endpoints TEXT, versions TEXT, notes TEXT
+);
+CREATE TABLE IF NOT EXISTS results ({", ".join(_column_sql(c) for c in _COLUMNS)});
+CREATE INDEX IF NOT EXISTS results_run ON results(run_id);
+CREATE TABLE IF NOT EXISTS renders (
+    source TEXT PRIMARY KEY, image_hash TEXT, effective_dpi REAL, width INTEGER, height INTEGER
+);
+"""
 
 
 def result_key(image_hash: str, model: str, params: dict) -> str:
@@ -95,16 +115,49 @@ def result_key(image_hash: str, model: str, params: dict) -> str:
 
 
 class Store:
-    """``Store(path)``: open (or create) a result store. Safe to use from one thread at a time per
-    connection; the sweep writes from its event-loop thread while widgets read from another."""
+    """``Store(path)``: open (or create, or upgrade) a result store. Safe to use from one thread at a time
+    per connection; the sweep writes from its event-loop thread while widgets read from another."""
 
     def __init__(self, path: str | Path = DEFAULT_PATH):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._conn() as db:
-            db.executescript(_SCHEMA)
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self.upgraded_from: int | None = None  # the version an upgrade started from, when one ran
+        self._open()
+
+    def _open(self) -> None:
+        db = self._conn()
+        version = _stored_version(db)
+        if version is None:  # a new file
+            db.executescript(_TABLES)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise StoreError(f"{self.path} was written by a newer lighton-lab (store schema {version}; this version "
+                             f"reads up to {SCHEMA_VERSION}). Upgrade lighton-lab (pip install -U lighton-lab) to "
+                             "open it; the file was not changed.")
+        if version < SCHEMA_VERSION:
+            self._upgrade(db, version)
+
+    def _upgrade(self, db: sqlite3.Connection, version: int) -> None:
+        """Copy the file to NAME.bak-vN (SQLite's online backup: consistent under WAL), then migrate."""
+        backup = self.path.with_name(f"{self.path.name}.bak-v{version}")
+        if not backup.exists():
+            target = sqlite3.connect(backup)
+            with target:
+                db.backup(target)
+            target.close()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[step](db)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.upgraded_from = version
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -125,6 +178,10 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
+    @property
+    def schema_version(self) -> int:
+        return _stored_version(self._conn()) or SCHEMA_VERSION
+
     # ---- runs -----------------------------------------------------------------------------------
 
     def start_run(self, name: str, kind: str, corpus: str, grid: dict, endpoints: dict, versions: dict) -> int:
@@ -143,6 +200,14 @@ class Store:
         import pandas as pd
 
         return pd.read_sql_query("SELECT * FROM runs ORDER BY id", self._conn())
+
+    def run(self, run_id: int) -> dict:
+        """One run with its JSON columns decoded (grid, endpoints, versions, notes)."""
+        row = self._conn().execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} has no run {run_id}: see Store.runs() for the ones it has")
+        return {k: (json.loads(row[k]) if k in ("grid", "endpoints", "versions", "notes") and row[k] else row[k])
+                for k in row.keys()}
 
     # ---- results --------------------------------------------------------------------------------
 
@@ -178,7 +243,7 @@ class Store:
         sql, args = "SELECT * FROM results", ()
         if run_id is not None:
             sql, args = sql + " WHERE run_id = ?", (run_id,)
-        return [_to_result(r) for r in self._conn().execute(sql + " ORDER BY document, page, model", args)]
+        return [_to_result(r) for r in self._conn().execute(sql + " ORDER BY document, page, model, key", args)]
 
     # ---- render cache ---------------------------------------------------------------------------
 
@@ -191,23 +256,36 @@ class Store:
 
     # ---- export ---------------------------------------------------------------------------------
 
-    def to_dataframe(self, run_id: int | None = None, profile: str = "markdown"):
-        """Every stored result as rows, scored under ``profile`` (see ``sweep.to_dataframe``)."""
-        from .sweep import results_to_dataframe
+    def to_dataframe(self, run_id: int | None = None):
+        """The stored results as they are, one row per key, no scores (``frames.from_store`` scores them)."""
+        import pandas as pd
 
-        return results_to_dataframe(self.results(run_id), profile=profile)
+        rows = [asdict(r) for r in self.results(run_id)]
+        return pd.DataFrame(rows, columns=_COLUMNS)
 
-    def to_parquet(self, path: str | Path, run_id: int | None = None, profile: str = "markdown") -> Path:
+    def to_parquet(self, path: str | Path, run_id: int | None = None) -> Path:
         path = Path(path)
-        frame = self.to_dataframe(run_id, profile)
-        frame.drop(columns=["params"], errors="ignore").to_parquet(path, index=False)
+        frame = self.to_dataframe(run_id)
+        frame["params"] = frame["params"].map(lambda p: json.dumps(p, sort_keys=True))
+        frame.to_parquet(path, index=False)
         return path
 
     def integrity_check(self) -> str:
         return self._conn().execute("PRAGMA integrity_check").fetchone()[0]
 
 
+def _stored_version(db: sqlite3.Connection) -> int | None:
+    """The file's schema version; None for a new (empty) file."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "meta" in tables:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is not None:
+            return int(row[0])
+    return 1 if "results" in tables else None  # results without a version: the first schema
+
+
 def _to_result(row: sqlite3.Row) -> Result:
-    values = {c: row[c] for c in _COLUMNS}
+    keys = set(row.keys())
+    values = {c: row[c] for c in _COLUMNS if c in keys}
     values["params"] = json.loads(values["params"] or "{}")
     return Result(**values)

@@ -19,7 +19,9 @@ from .corpus import Corpus, Page
 from .diff import diff_html
 from .plots import cer_vs_dpi, png
 from .store import Store
-from .sweep import Grid, run_sweep, summary
+from .frames import from_store, summary
+from .grid import Grid
+from .sweep import run_sweep
 
 DPI_CHOICES = (72, 100, 120, 150, 200, 250, 300)
 CAP_CHOICES = (1024, 1280, 1540, 2048)
@@ -149,7 +151,7 @@ class PageViewer(w.VBox):
     """
 
     def __init__(self, source, corpus: Corpus | None = None, worst_first: bool = True, profile: str = "markdown"):
-        frame = source.to_dataframe(profile=profile) if isinstance(source, Store) else source
+        frame = from_store(source, profile=profile) if isinstance(source, Store) else source
         self.corpus, self.profile = corpus, profile
         self.frame = frame.sort_values("cer", ascending=False, na_position="first", kind="stable") if worst_first \
             else frame.reset_index(drop=True)
@@ -197,7 +199,8 @@ class PageViewer(w.VBox):
             self.scores.value = (f"CER <b>{row['cer']:.4f}</b> · WER <b>{row['wer']:.4f}</b> · bag-of-words F1 "
                                  f"{row['bow_f1']:.3f} · {row['width']}x{row['height']} px "
                                  f"(effective {row['effective_dpi']:.0f} dpi) · {row['latency_s']:.2f} s")
-            self.diff.value = diff_html(row["reference"], row["text"], self.profile)
+            self.diff.value = diff_html(row["reference"], row["text"], self.profile, row["reference_format"],
+                                        row["output_format"])
         else:
             self.scores.value = "no reference for this page: not scored"
             self.diff.value = ""

@@ -4,60 +4,52 @@
 #     MODEL_ID=32k GPU=H100 modal deploy serve/app.py
 #     modal run serve/app.py                   # health check + one OCR request
 #
-# Most users start it from a notebook with `lighton_lab.endpoints.start_modal(model="1b", gpu="A100-40GB")`,
-# which runs `modal serve` with the environment below and returns an Endpoint once /health answers.
+# Most users start it from a notebook with `lighton_lab.endpoints.start_modal(model="1b", gpu="H100")`,
+# which runs `modal serve` with every key of `lighton_lab.serving.ServeConfig` set in its environment and
+# returns an Endpoint once /health answers.
 #
 # Configuration comes from the environment *of the machine that runs `modal`*. Modal does not forward it
 # into the container, so it is read here at import time and baked into the image environment: the
 # container re-imports this file with the same values, and `MODEL_ID=32k modal deploy` really serves 32k.
 
-import os
-
 import modal
 
-from lighton_lab.models import GPUS, VLLM_VERSION, TRANSFORMERS_VERSION, resolve_gpu, resolve_model, vllm_command
+from lighton_lab.models import TRANSFORMERS_VERSION, VLLM_VERSION
+from lighton_lab.serving import MINUTES, REQUEST_TIMEOUT_MINUTES, STARTUP_TIMEOUT_MINUTES, ServeConfig
 
-MINUTES = 60  # seconds
+# ## Configuration: MODEL_ID, GPU, GPU_COUNT, PARALLELISM, FAST_BOOT, REQUIRE_PROXY_AUTH, SCALEDOWN_MINUTES,
+# MAX_INPUTS, TARGET_INPUTS, MIN_CONTAINERS, MAX_CONTAINERS, MODEL_REVISION, APP_NAME (see ServeConfig)
 
-# ## Configuration (environment variable, default)
-
-VARIANT = resolve_model(os.environ.get("MODEL_ID", "1b"))  # short name (1b, 32k, 16k, 2-1b, ...) or HF id
-MODEL_REVISION = os.environ.get("MODEL_REVISION") or None  # pin a commit to avoid surprises when repos update
-GPU_TYPE = resolve_gpu(os.environ.get("GPU", "A100-40GB"))  # one of lighton_lab.models.GPUS
-GPU_COUNT = int(os.environ.get("GPU_COUNT", "1"))  # >1 shards the model with tensor parallelism
-FAST_BOOT = os.environ.get("FAST_BOOT", "0").lower() in ("1", "true", "yes")  # --enforce-eager: ~1 min boots
-REQUIRE_PROXY_AUTH = os.environ.get("REQUIRE_PROXY_AUTH", "0").lower() in ("1", "true", "yes")
-SCALEDOWN_MINUTES = int(os.environ.get("SCALEDOWN_MINUTES", "15"))  # idle time before the GPU is released
-MAX_INPUTS = int(os.environ.get("MAX_INPUTS", "64"))  # requests one container takes at once; vLLM batches them
-TIMEOUT_MINUTES = 10  # longest a single request may run inside the container
-STARTUP_TIMEOUT_MINUTES = 10  # weights download + vLLM boot on a cold container
+CONFIG = ServeConfig.from_env()
+VARIANT, GPU_TYPE = CONFIG.variant, CONFIG.card
+APP_NAME = CONFIG.resolved_app_name  # one app per variant: several can serve side by side
+MAX_INPUTS = CONFIG.resolved_max_inputs  # = what vLLM batches: Modal's cap per container is a hard one
+TARGET_INPUTS = CONFIG.resolved_target_inputs  # the autoscaler adds a container above this
 VLLM_PORT = 8000
-APP_NAME = os.environ.get("APP_NAME") or VARIANT.app_name  # one app per variant: several can serve side by side
+CACHE = "/root/.cache"
 
-if GPU_COUNT < 1:
-    raise ValueError(f"GPU_COUNT must be at least 1, got {GPU_COUNT}")
+# The vllm 0.30.0 wheel is built for CUDA 13 (libcudart.so.13, torch on cuda-toolkit 13.0), so the image's
+# toolkit is 13.0 too: FlashInfer's sampler (used whenever top_p is sent) JIT-compiles with this nvcc.
+# CUDA 13 needs an NVIDIA driver >= 580 on the host: Modal's GPUs have it; check `nvidia-smi` elsewhere.
+CUDA_IMAGE = "nvidia/cuda:13.0.0-devel-ubuntu24.04"
 
-# What the container needs to rebuild the same configuration when it imports this file.
+# What the container needs to rebuild the same configuration when it imports this file, and where the
+# JIT caches live: on the volume, so only the first container of a GPU type compiles them.
 IMAGE_ENV = {
-    "MODEL_ID": VARIANT.hf_id,
-    "GPU": GPU_TYPE.name,
-    "GPU_COUNT": str(GPU_COUNT),
-    "FAST_BOOT": "1" if FAST_BOOT else "0",
-    "REQUIRE_PROXY_AUTH": "1" if REQUIRE_PROXY_AUTH else "0",
-    "SCALEDOWN_MINUTES": str(SCALEDOWN_MINUTES),
-    "MAX_INPUTS": str(MAX_INPUTS),
-    "APP_NAME": APP_NAME,
-    **({"MODEL_REVISION": MODEL_REVISION} if MODEL_REVISION else {}),
+    **CONFIG.to_env(),
     "HF_XET_HIGH_PERFORMANCE": "1",  # fast weight downloads (hf_xet)
-    "HF_HOME": "/root/.cache/huggingface",
-    "TORCH_CUDA_ARCH_LIST": GPU_TYPE.cuda_arch,  # compile kernels for this GPU only
-    "VLLM_CACHE_ROOT": "/root/.cache/vllm",
+    "HF_HOME": f"{CACHE}/huggingface",
+    "VLLM_CACHE_ROOT": f"{CACHE}/vllm",  # torch.compile artefacts
+    "FLASHINFER_WORKSPACE_BASE": f"{CACHE}/vllm/flashinfer",  # FlashInfer appends .cache/flashinfer/...
+    "FLASHINFER_CUDA_ARCH_LIST": GPU_TYPE.cuda_arch,  # JIT only for this GPU's architecture
+    "TVM_FFI_CACHE_DIR": f"{CACHE}/vllm/tvm-ffi",  # FlashInfer's FFI build cache
+    "TRITON_CACHE_DIR": f"{CACHE}/vllm/triton",
 }
 
-# ## The container image: CUDA, a vLLM release known to run LightOnOCR, and this package for its flags
+# ## The container image: CUDA 13, the vLLM release known to run LightOnOCR, and this package for its flags
 
 vllm_image = (
-    modal.Image.from_registry("nvidia/cuda:12.8.1-devel-ubuntu24.04", add_python="3.12")
+    modal.Image.from_registry(CUDA_IMAGE, add_python="3.12")
     .entrypoint([])
     .uv_pip_install(
         f"vllm=={VLLM_VERSION}",  # 0.27.1 makes the models loop; see README
@@ -65,22 +57,21 @@ vllm_image = (
         "huggingface-hub[hf_xet]>=0.34",
     )
     .env(IMAGE_ENV)
-    .add_local_python_source("lighton_lab")  # models.py: the one vLLM command builder
+    .add_local_python_source("lighton_lab")  # models.py / serving.py: the one vLLM command builder
 )
 
 # ## Volumes: weights download once, compiled kernels survive restarts
 
 hf_cache_vol = modal.Volume.from_name("lightonocr-huggingface-cache", create_if_missing=True)
 vllm_cache_vol = modal.Volume.from_name("lightonocr-vllm-cache", create_if_missing=True)
-VOLUMES = {"/root/.cache/huggingface": hf_cache_vol, "/root/.cache/vllm": vllm_cache_vol}
+VOLUMES = {f"{CACHE}/huggingface": hf_cache_vol, f"{CACHE}/vllm": vllm_cache_vol}
 
 app = modal.App(APP_NAME)
 
 
 def command() -> list[str]:
     """The exact argv `serve` runs (tests compare it with lighton_lab.endpoints.start_vllm's)."""
-    return vllm_command(VARIANT, port=VLLM_PORT, host="0.0.0.0", gpu=GPU_TYPE, gpu_count=GPU_COUNT,
-                        fast_boot=FAST_BOOT, revision=MODEL_REVISION)
+    return CONFIG.vllm_command(port=VLLM_PORT, host="0.0.0.0")
 
 
 def ensure_weights() -> None:
@@ -88,22 +79,25 @@ def ensure_weights() -> None:
     from huggingface_hub import snapshot_download
 
     try:
-        snapshot_download(VARIANT.hf_id, revision=MODEL_REVISION, local_files_only=True)
+        snapshot_download(VARIANT.hf_id, revision=CONFIG.revision, local_files_only=True)
     except Exception:  # not cached yet (or partial): fetch and persist for the next container
-        snapshot_download(VARIANT.hf_id, revision=MODEL_REVISION)
+        snapshot_download(VARIANT.hf_id, revision=CONFIG.revision)
         hf_cache_vol.commit()
 
 
 @app.function(
     image=vllm_image,
-    gpu=f"{GPU_TYPE.name}:{GPU_COUNT}",
-    scaledown_window=SCALEDOWN_MINUTES * MINUTES,
-    timeout=TIMEOUT_MINUTES * MINUTES,
+    gpu=f"{GPU_TYPE.name}:{CONFIG.gpu_count}",
+    scaledown_window=CONFIG.scaledown_minutes * MINUTES,
+    timeout=REQUEST_TIMEOUT_MINUTES * MINUTES,
+    startup_timeout=STARTUP_TIMEOUT_MINUTES * MINUTES,  # without it Modal gives the boot only `timeout`
+    min_containers=CONFIG.min_containers,
+    max_containers=CONFIG.max_containers,
     volumes=VOLUMES,
 )
-@modal.concurrent(max_inputs=MAX_INPUTS)
+@modal.concurrent(max_inputs=MAX_INPUTS, target_inputs=TARGET_INPUTS)
 @modal.web_server(port=VLLM_PORT, startup_timeout=STARTUP_TIMEOUT_MINUTES * MINUTES,
-                  requires_proxy_auth=REQUIRE_PROXY_AUTH)
+                  requires_proxy_auth=CONFIG.require_proxy_auth)
 def serve():
     import subprocess
 
@@ -123,7 +117,7 @@ def download_weights():
 
 
 @app.local_entrypoint()
-def smoke_test(timeout_minutes: int = 10):
+def smoke_test(timeout_minutes: int = STARTUP_TIMEOUT_MINUTES + 5):
     from PIL import Image, ImageDraw
 
     from lighton_lab.client import OCRClient
@@ -135,11 +129,10 @@ def smoke_test(timeout_minutes: int = 10):
     wait_healthy(endpoint, timeout_minutes * MINUTES, progress=lambda s: print(f"  {s:.0f} s", flush=True))
     page = Image.new("RGB", (1190, 1540), "white")
     ImageDraw.Draw(page).text((100, 100), "LightOnOCR on Modal: smoke test 42", fill="black", font_size=48)
-    result = OCRClient(endpoint).ocr(page, temperature=VARIANT.temperature, top_p=VARIANT.top_p)
+    result = OCRClient(endpoint).ocr(page)  # the variant's profile: temperature, top_p, no max_tokens
     print(f"{result.latency_s:.1f} s, {result.completion_tokens} tokens, finish={result.finish_reason}:")
     print(result.text)
 
 
 if __name__ == "__main__":
     print(" ".join(command()))
-    print("GPUs:", ", ".join(GPUS))

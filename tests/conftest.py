@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -82,3 +83,43 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+class _CannedServer:
+    """A real HTTP server on loopback that answers every POST with one fixed body (and records the JSON
+    requests it got in ``canned_server.requests``): for client behaviour the local server never shows."""
+
+    requests: list[dict] = []
+
+    @contextlib.contextmanager
+    def __call__(self, body: bytes, status: int = 200, content_type: str = "application/json"):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen = type(self).requests = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                data = self.rfile.read(int(self.headers.get("content-length") or 0))
+                seen.append(json.loads(data or b"{}"))
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+canned_server = _CannedServer()

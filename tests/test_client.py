@@ -9,9 +9,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from lighton_lab.client import AsyncOCRClient, OCRClient, RetryPolicy
-from lighton_lab.endpoints import start_local
+from lighton_lab.endpoints import Endpoint, start_local
 from lighton_lab.errors import OCRRequestError
 from lighton_lab.synth import font_path
+
+from conftest import canned_server
 
 FAST = RetryPolicy(attempts=8, backoff_s=0.05, max_backoff_s=0.3, budget_s=60)
 
@@ -86,7 +88,7 @@ def test_unknown_model_is_not_retried(clean, page_image):
 def test_413_explains_the_image_size_rule():
     with start_local(engines="rapidocr", workers=1, max_payload_mb=0.01) as small:
         big = Image.effect_noise((400, 400), 80)
-        with pytest.raises(OCRRequestError, match="max_side=1540"):
+        with pytest.raises(OCRRequestError, match="1540 or 2048 px"):
             OCRClient(small, retry=FAST).ocr(big)
 
 
@@ -156,18 +158,33 @@ def test_modal_303_redirect_is_followed(page_image):
 
 @pytest.mark.parametrize("body,words", [
     (b"<html><body>502 Bad Gateway</body></html>", "not a chat completion"),
-    (b'{"id": "x", "object": "chat.completion", "choices": []}', "not a chat completion"),
-    (b'{"choices": [{"index": 0, "message": {"role": "assistant"}}]}', "no content"),
+    (b'{"id": "x", "object": "chat.completion", "choices": []}', "no choices"),
+    (b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", '
+     b'"choices": [{"index": 0, "message": {"role": "assistant"}, "finish_reason": "stop"}]}', "no content"),
 ])
-def test_each_malformed_answer_shape_is_named(body, words):
-    from lighton_lab.client import _parse_completion, _Retry
+def test_each_malformed_answer_shape_is_named(page_image, body, words):
+    """A real HTTP server on loopback answers 200 with each malformed body; the client names what is wrong."""
+    with canned_server(body) as url:
+        with pytest.raises(OCRRequestError, match=words):
+            OCRClient(Endpoint(url, "m"), retry=RetryPolicy(attempts=1)).ocr(page_image)
 
-    with pytest.raises(_Retry, match=words):
-        _parse_completion(body, 0.1)
 
-
-def test_an_empty_page_is_a_valid_answer():
-    from lighton_lab.client import _parse_completion
-
-    result = _parse_completion(b'{"choices": [{"message": {"content": ""}, "finish_reason": "stop"}]}', 0.1)
+def test_an_empty_page_is_a_valid_answer(page_image):
+    body = (b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '
+            b'"message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]}')
+    with canned_server(body) as url:
+        result = OCRClient(Endpoint(url, "m"), retry=RetryPolicy(attempts=1)).ocr(page_image)
     assert result.text == "" and result.finish_reason == "stop"
+
+
+def test_profile_defaults_are_sent_and_none_is_not(page_image):
+    """LightOnOCR-3 gets its profile (temperature 0.1, top_p 1.0, no max_tokens); a local engine gets nothing."""
+    body = (b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '
+            b'"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}')
+    with canned_server(body) as url:
+        OCRClient(Endpoint(url, "lightonai/LightOnOCR-3-4B"), retry=RetryPolicy(attempts=1)).ocr(page_image)
+        OCRClient(Endpoint(url, "rapidocr/ppocr-v6"), retry=RetryPolicy(attempts=1)).ocr(page_image, max_tokens=9)
+        sent = canned_server.requests
+    assert {k: sent[0][k] for k in ("temperature", "top_p")} == {"temperature": 0.1, "top_p": 1.0}
+    assert "max_tokens" not in sent[0]
+    assert "temperature" not in sent[1] and "top_p" not in sent[1] and sent[1]["max_tokens"] == 9

@@ -155,12 +155,12 @@ PNG_1PX = base64.b64encode(bytes.fromhex(
 
 ERROR_CASES = [
     # (name, body, raw, status, words in the message)
-    ("not json", b"{oops", True, 422, "not valid JSON"),
-    ("no messages", {"model": "rapidocr/ppocr-v6"}, False, 422, "messages"),
-    ("bad part", {"messages": [{"role": "user", "content": [{"type": "audio"}]}]}, False, 422, "content part"),
+    ("not json", b"{oops", True, 400, "not valid JSON"),
+    ("no messages", {"model": "rapidocr/ppocr-v6"}, False, 400, "messages"),
+    ("bad part", {"messages": [{"role": "user", "content": [{"type": "audio"}]}]}, False, 400, "content part"),
     ("bad max_tokens", {"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64," + PNG_1PX}}]}], "max_tokens": -3},
-     False, 422, "max_tokens"),
+     False, 400, "max_tokens must be at least 1"),
     ("no image", {"messages": [{"role": "user", "content": "hello"}]}, False, 400, "No image"),
     ("two images", {"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64," + PNG_1PX}}] * 2}]}, False, 400, "At most 1"),

@@ -1,6 +1,7 @@
 """Bad input and secrets, end to end: every bad file is a clear, named error and never costs the results
 of the good ones; secrets set in the environment never reach the store, logs, reports or notebooks."""
 
+import dataclasses
 import json
 import struct
 import subprocess
@@ -135,7 +136,7 @@ def test_secrets_are_sent_as_headers_and_written_nowhere(sample, tmp_path, monke
         with pytest.raises(OCRRequestError, match="LIGHTON_LAB_API_KEY"):
             OCRClient(Endpoint(endpoint.base_url, endpoint.model), retry=RetryPolicy(attempts=1)).ocr(
                 Image.new("L", (64, 64), 255))
-        endpoint.headers = auth_headers()  # ...and gets it, with Modal's proxy-auth pair, as headers only
+        endpoint = dataclasses.replace(endpoint, headers=auth_headers())  # ...and gets it, with Modal's pair, as headers
         assert endpoint.headers["Modal-Key"] == SECRETS["MODAL_KEY"]
         frame = run_sweep(corpus, Grid(dpi=[100], model=[endpoint.model]), endpoint, store=store, progress=False)
         assert frame["error"].isna().all()

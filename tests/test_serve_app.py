@@ -9,17 +9,17 @@ import shlex
 import pytest
 
 from conftest import ROOT
-from lighton_lab.endpoints import find_web_url, modal_env, start_modal, start_vllm
+from lighton_lab.endpoints import find_app_id, find_web_url, modal_env, start_modal, start_vllm
 from lighton_lab.errors import EndpointError, ModelError
 from lighton_lab.models import GPUS, VARIANTS, resolve_gpu, resolve_model
+from lighton_lab.serving import ServeConfig
 
 APP = ROOT / "serve" / "app.py"
 _count = itertools.count()
 
 
 def load_app(monkeypatch, **env):
-    for key in ("MODEL_ID", "GPU", "GPU_COUNT", "FAST_BOOT", "REQUIRE_PROXY_AUTH", "SCALEDOWN_MINUTES", "MAX_INPUTS",
-                "APP_NAME", "MODEL_REVISION"):
+    for key in ServeConfig.ENV.values():
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
@@ -27,6 +27,22 @@ def load_app(monkeypatch, **env):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def recorded(app) -> dict:
+    """What Modal 1.6.4 recorded for the `serve` function when the app was imported (nothing is sent):
+    the arguments its loader will put in the function definition, and the web-server configuration."""
+    function = app.serve
+    original = next(getattr(function, n) for n in vars(function) if n.startswith("_sync_original"))
+    load = original._load
+    cells = dict(zip(load.__code__.co_freevars, (c.cell_contents for c in load.__closure__)))
+    webhook = original._webhook_config
+    return {"timeout": cells["timeout"], "startup_timeout": cells["startup_timeout"],
+            "max_inputs": cells["max_concurrent_inputs"], "target_inputs": cells["target_concurrent_inputs_int"],
+            "min_containers": cells["min_containers"], "max_containers": cells["max_containers"],
+            "scaledown_window": cells["scaledown_window"], "web_server_port": webhook.web_server_port,
+            "web_server_startup_timeout": webhook.web_server_startup_timeout,
+            "requires_proxy_auth": bool(webhook.requires_proxy_auth)}
 
 
 CASES = [
@@ -43,15 +59,18 @@ def test_app_configuration_per_variant(monkeypatch, model, gpu, fast_boot):
     assert spec.gpus == f"{card.name}:1"
     assert set(spec.volumes) == {"/root/.cache/huggingface", "/root/.cache/vllm"}
     assert app.app.name == variant.app_name == app.APP_NAME
-    assert app.SCALEDOWN_MINUTES * app.MINUTES == 15 * 60
-    assert app.TIMEOUT_MINUTES * app.MINUTES == 10 * 60
-    assert app.STARTUP_TIMEOUT_MINUTES == 10
-    assert app.MAX_INPUTS == 64
-    assert app.REQUIRE_PROXY_AUTH is False
+    modal_sees = recorded(app)
+    assert modal_sees["max_inputs"] == card.max_num_seqs  # what one vLLM replica batches: the GPU is filled
+    assert modal_sees["target_inputs"] < modal_sees["max_inputs"]
+    assert modal_sees["startup_timeout"] > modal_sees["timeout"]  # the boot no longer shares the request timeout
+    assert modal_sees["web_server_startup_timeout"] == modal_sees["startup_timeout"] == 20 * 60
+    assert modal_sees["scaledown_window"] == 15 * 60 and not modal_sees["requires_proxy_auth"]
     assert app.IMAGE_ENV["MODEL_ID"] == variant.hf_id  # baked into the image: the container sees it too
-    assert app.IMAGE_ENV["TORCH_CUDA_ARCH_LIST"] == card.cuda_arch
+    assert app.IMAGE_ENV["FLASHINFER_CUDA_ARCH_LIST"] == card.cuda_arch
+    assert app.IMAGE_ENV["FLASHINFER_WORKSPACE_BASE"].startswith("/root/.cache/vllm/")  # JIT cache on the volume
+    assert "TORCH_CUDA_ARCH_LIST" not in app.IMAGE_ENV  # does nothing for a prebuilt vLLM 0.30 wheel
     assert app.IMAGE_ENV["HF_XET_HIGH_PERFORMANCE"] == "1"
-    assert "HF_HUB_ENABLE_HF_TRANSFER" not in app.IMAGE_ENV
+    assert app.CUDA_IMAGE.startswith("nvidia/cuda:13.")  # the vllm 0.30.0 wheel is a CUDA 13 build
     argv = app.command()
     assert argv[:3] == ["vllm", "serve", variant.hf_id]
     assert argv[argv.index("--limit-mm-per-prompt") + 1] == '{"image": 1}'
@@ -61,11 +80,23 @@ def test_app_configuration_per_variant(monkeypatch, model, gpu, fast_boot):
     assert argv[argv.index("--max-num-seqs") + 1] == str(card.max_num_seqs)
     assert argv[argv.index("--port") + 1] == "8000"
     assert ("--enforce-eager" in argv) is fast_boot
-    assert "--tensor-parallel-size" not in argv
+    assert "--tensor-parallel-size" not in argv and "--data-parallel-size" not in argv
     for flag in variant.vllm_flags:
         assert flag in argv
     same = start_vllm(model, port=8000, host="0.0.0.0", gpu=gpu, fast_boot=fast_boot, dry_run=True)
     assert same.command == argv
+
+
+@pytest.mark.parametrize("gpu", ["H100", "H200"])
+def test_max_inputs_covers_the_vllm_batch(monkeypatch, gpu):
+    """Done-when of the serving issue: for H100 and H200, Modal's hard per-container cap is at least what
+    vLLM batches, and the startup timeout is longer than the request timeout."""
+    app = load_app(monkeypatch, GPU=gpu, GPU_COUNT=2)
+    argv = app.command()
+    batch = int(argv[argv.index("--max-num-seqs") + 1]) * int(argv[argv.index("--data-parallel-size") + 1])
+    modal_sees = recorded(app)
+    assert modal_sees["max_inputs"] >= batch == 2 * GPUS[gpu].max_num_seqs
+    assert modal_sees["startup_timeout"] > modal_sees["timeout"]
 
 
 def test_exact_argv_of_the_default(monkeypatch):
@@ -78,14 +109,23 @@ def test_exact_argv_of_the_default(monkeypatch):
 
 def test_several_gpus_proxy_auth_and_limits(monkeypatch):
     app = load_app(monkeypatch, MODEL_ID="2-1b", GPU="H100", GPU_COUNT=2, REQUIRE_PROXY_AUTH=1,
-                   SCALEDOWN_MINUTES=5, MAX_INPUTS=128)
+                   SCALEDOWN_MINUTES=5, MAX_INPUTS=200, MIN_CONTAINERS=1, MAX_CONTAINERS=4)
     assert app.serve._spec_.gpus == "H100:2"
-    assert app.REQUIRE_PROXY_AUTH is True
-    assert app.SCALEDOWN_MINUTES == 5 and app.MAX_INPUTS == 128
+    modal_sees = recorded(app)
+    assert modal_sees["requires_proxy_auth"] and modal_sees["scaledown_window"] == 5 * 60
+    assert modal_sees["max_inputs"] == 200 and modal_sees["target_inputs"] == 160
+    assert (modal_sees["min_containers"], modal_sees["max_containers"]) == (1, 4)
     argv = app.command()
-    assert argv[argv.index("--tensor-parallel-size") + 1] == "2"
-    assert argv[argv.index("--max-num-seqs") + 1] == str(2 * GPUS["H100"].max_num_seqs)
+    assert argv[argv.index("--data-parallel-size") + 1] == "2"  # replicas: a 1B model fits one GPU
+    assert argv[argv.index("--max-num-seqs") + 1] == str(GPUS["H100"].max_num_seqs)  # per replica
     assert app.IMAGE_ENV["REQUIRE_PROXY_AUTH"] == "1"
+
+
+def test_tensor_parallelism_when_asked_and_the_heads_divide(monkeypatch):
+    argv = load_app(monkeypatch, GPU="H100", GPU_COUNT=2, PARALLELISM="tensor").command()
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "2" and "--data-parallel-size" not in argv
+    with pytest.raises(ModelError, match="attention heads"):
+        load_app(monkeypatch, GPU="H100", GPU_COUNT=3, PARALLELISM="tensor")
 
 
 def test_lightonocr3_flags(monkeypatch):
@@ -101,10 +141,14 @@ def test_unknown_names_fail_at_import_with_the_known_ones(monkeypatch):
         load_app(monkeypatch, GPU="RTX9090")
 
 
-def test_modal_env_is_what_the_app_reads(monkeypatch):
-    env = modal_env("16k", "L4", fast_boot=True, base={})
-    app = load_app(monkeypatch, **{k: v for k, v in env.items() if k in ("MODEL_ID", "GPU", "GPU_COUNT", "FAST_BOOT")})
-    assert app.VARIANT.short_name == "16k" and app.FAST_BOOT and app.GPU_TYPE.name == "L4"
+def test_modal_env_sets_every_key_and_ignores_the_shell(monkeypatch):
+    shell = {"APP_NAME": "stray", "MODEL_REVISION": "for-another-model", "GPU_COUNT": "3", "PATH": "/usr/bin"}
+    env = modal_env(ServeConfig(model="16k", gpu="L4", fast_boot=True), base=shell)
+    assert env["APP_NAME"] == "" and env["MODEL_REVISION"] == "" and env["GPU_COUNT"] == "1"
+    assert env["PATH"] == "/usr/bin"
+    app = load_app(monkeypatch, **{k: v for k, v in env.items() if k in ServeConfig.ENV.values()})
+    assert app.VARIANT.short_name == "16k" and app.CONFIG.fast_boot and app.GPU_TYPE.name == "L4"
+    assert app.APP_NAME == "lightonocr-16k"
 
 
 # ---- model registry --------------------------------------------------------------------------------
@@ -165,6 +209,12 @@ OLD = "✓ Created objects.\n└── 🔨 Created serve => https://acme--light
 ])
 def test_find_web_url(output, url):
     assert find_web_url(output) == url
+
+
+def test_find_app_id():
+    line = "\x1b[32m✓\x1b[0m Initialized. View run at https://modal.com/apps/acme/main/ap-AbCdEfGhIjKlMnOpQrStUv\n"
+    assert find_app_id(line) == "ap-AbCdEfGhIjKlMnOpQrStUv"
+    assert find_app_id("View Deployment: https://modal.com/apps/acme/main/deployed/lightonocr-1b") is None
 
 
 def test_start_modal_without_a_token_fails_fast_with_the_fix():

@@ -18,6 +18,7 @@ from lighton_lab.corpus import Corpus
 from lighton_lab.endpoints import start_local
 from lighton_lab.errors import LabError
 from lighton_lab.store import Store
+from lighton_lab.frames import to_parquet
 from lighton_lab.sweep import Grid, best, rescore, run_sweep, summary
 
 pytestmark = pytest.mark.skipif(not HAS_TESSERACT, reason="the two-engine sweep needs tesseract")
@@ -62,8 +63,10 @@ def test_rescoring_needs_no_requests(local_server, sample, tmp_path):
     assert chat_posts(local_server) == before
     assert exact["cer"].iloc[0] > frame["cer"].iloc[0]  # markdown pipes count as errors in 'exact'
     store = Store(tmp_path / "s.sqlite")
-    parquet = pd.read_parquet(store.to_parquet(tmp_path / "s.parquet"))
+    parquet = pd.read_parquet(to_parquet(store, tmp_path / "s.parquet"))
     assert list(parquet["text"]) == list(frame["text"]) and parquet["cer"].notna().all()
+    raw = pd.read_parquet(store.to_parquet(tmp_path / "raw.parquet"))  # the stored columns, as stored
+    assert list(raw["text"]) == list(frame["text"]) and "cer" not in raw
 
 
 def test_unknown_grid_model_says_what_is_served(local_server, sample):

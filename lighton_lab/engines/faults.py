@@ -9,7 +9,7 @@ and Modal's 303 "poll here" redirect for requests that outlive its 150 s web tim
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 
 @dataclass
@@ -61,9 +61,6 @@ class Faults:
             ]
         )
 
-    def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
-
     @classmethod
     def parse(cls, spec: str) -> Faults:
         """``"error_rate=0.2,drop_rate=0.1,seed=1"`` (the CLI's ``--faults``) to Faults."""
@@ -76,3 +73,56 @@ class Faults:
                 raise ValueError(f"unknown fault {key!r}: use {', '.join(types)}")
             values[key] = int(raw) if key in ("error_status", "seed") else float(raw)
         return cls(**values)
+
+
+# ---- how a drawn fault changes an answer (used by the server in one place) ----------------------
+
+
+def faulty_body(data: bytes, fault: str | None, faults: Faults):
+    """A non-streamed answer spoiled by ``fault``, or None to send it as it is."""
+    from starlette.responses import Response, StreamingResponse
+
+    if fault == "malformed":
+        return Response(faults.malformed_body(), media_type="application/json")
+    if fault == "drop":  # declare more than we send: the client sees the connection cut mid-answer
+        return _Truncated(data)
+    if fault == "stall":
+        return StreamingResponse(_stall_then(data, faults.stall_s), media_type="application/json")
+    return None
+
+
+async def faulty_stream(events, fault: str | None, faults: Faults):
+    """SSE lines of ``events``, stalled, cut or spoiled after the first chunk when ``fault`` says so."""
+    import asyncio
+    import json
+
+    for i, event in enumerate(events):
+        yield f"data: {json.dumps(event)}\n\n".encode()
+        if i == 1 and fault == "stall":
+            await asyncio.sleep(faults.stall_s)
+        if i == 1 and fault == "drop":
+            raise ConnectionAbortedError("injected fault: connection dropped mid-stream")
+    if fault == "malformed":
+        yield b"data: {not json\n\n"
+    yield b"data: [DONE]\n\n"
+
+
+async def _stall_then(data: bytes, seconds: float):
+    import asyncio
+
+    yield data[:1]
+    await asyncio.sleep(seconds)
+    yield data[1:]
+
+
+class _Truncated:
+    """An answer whose Content-Length promises more than is sent: a connection dropped mid-answer."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    async def __call__(self, scope, receive, send):
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self.data) + 500).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.data[: len(self.data) // 2], "more_body": True})
+        raise ConnectionAbortedError("injected fault: connection dropped")

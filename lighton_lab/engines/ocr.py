@@ -1,33 +1,24 @@
-"""The CPU OCR engines behind the local server, and the worker-process functions that run them.
+"""The worker-process side of the local server: load the engines once, then OCR one encoded page.
 
-Each engine is a served model name (``rapidocr/ppocr-v6``, ``tesseract/eng``, ...) that turns an image
-into text in reading order. Engines load once per worker process (``init_worker``), and requests run
-through ``recognize`` in those processes, so the server's event loop never blocks on OCR.
-
-- RapidOCR 3.x with onnxruntime: the PP-OCRv6 detection and recognition models ship inside the wheel,
-  so nothing is downloaded. The text-direction classifier is off: on upright pages it turns long lines
-  upside down now and then (6-17% CER on a clean page with it, 0.3-0.4% without).
-- Tesseract through its binary, when installed (Debian: ``tesseract-ocr``, ``-fra``, ``-deu``): ``tesseract``
-  serves one model reading every installed language (``tesseract/eng+deu+fra``); ``tesseract/fra`` or
-  ``tesseract/fra+deu`` name others. Its own page
-  segmentation (``--psm 3``) gives columns and paragraphs. ``OMP_THREAD_LIMIT=1``: with one thread per
-  worker it is 6x faster on 2 cores than with OpenMP fighting the other workers.
+Requests run through ``recognize`` in a process pool, so the server's event loop never blocks on OCR.
+The image is prepared as vLLM's media loader prepares it: decoded with Pillow under its decompression
+limit, alpha composited on white, converted to RGB.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 
-from ..procs import exit_with_parent
+from PIL import Image
 
-RAPIDOCR = "rapidocr/ppocr-v6"
-INSTANT = "instant/none"  # benchmark-only: reads the image size and answers at once, with no text
-TESSERACT_TIMEOUT_S = 300  # a dense page at high DPI takes tens of seconds; a hung binary must not hang us
+from ..procs import exit_with_parent
+from .registry import engine_of
+
+# Pillow refuses images over twice its MAX_IMAGE_PIXELS (DecompressionBombError); vLLM decodes with
+# Pillow too, so the same page is refused by both. The number is Pillow's: 2 x 89,478,485 pixels.
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 
 
 @dataclass(frozen=True)
@@ -38,144 +29,54 @@ class Recognition:
     height: int
 
 
-def tesseract_languages() -> list[str]:
-    """Installed Tesseract languages (without ``osd``), or [] when the binary is missing."""
-    binary = shutil.which("tesseract")
-    if not binary:
-        return []
-    try:
-        out = subprocess.run([binary, "--list-langs"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return sorted(line.strip() for line in out.splitlines()[1:] if line.strip() and line.strip() != "osd")
-
-
-def rapidocr_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-        import rapidocr  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def available_models() -> list[str]:
-    """Model names this machine can serve, default first."""
-    models = [RAPIDOCR] if rapidocr_available() else []
-    return models + [f"tesseract/{lang}" for lang in tesseract_languages()]
-
-
-def resolve_engines(names: list[str]) -> list[str]:
-    """Expand ``--engines rapidocr,tesseract`` to served model names; unknown names raise ValueError."""
-    known = available_models()
-    models: list[str] = []
-    for name in names:
-        name = name.strip()
-        if name in ("rapidocr", RAPIDOCR):
-            if RAPIDOCR not in known:
-                raise ValueError("rapidocr is not installed: pip install 'lighton-lab[local]'")
-            models.append(RAPIDOCR)
-        elif name in ("instant", INSTANT):  # never served unless asked for: it does no OCR
-            models.append(INSTANT)
-        elif name == "tesseract":  # one model reading every installed language, English first
-            langs = sorted(tesseract_languages(), key=lambda lang: (lang != "eng", lang))
-            if not langs:
-                raise ValueError("tesseract is not installed: apt-get install tesseract-ocr (or brew install tesseract)")
-            models.append("tesseract/" + "+".join(langs))
-        elif name.startswith("tesseract/") and _tesseract_langs_ok(name):
-            models.append(name)
-        else:
-            raise ValueError(f"unknown engine {name!r}: available here: {', '.join(known) or 'none'}")
-    return list(dict.fromkeys(models))
-
-
-def _tesseract_langs_ok(model: str) -> bool:
-    installed = set(tesseract_languages())
-    return bool(installed) and all(lang in installed for lang in model.split("/", 1)[1].split("+"))
-
-
-# ---- worker side ---------------------------------------------------------------------------------
-
-_rapid = None
+class ImageRejected(ValueError):
+    """The request's image cannot be decoded or is too large; the message is the 400's."""
 
 
 def init_worker(models: list[str]) -> None:
-    """Load the engines once in each worker process (called by the process pool)."""
-    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    """Load every engine the server serves, once per worker process (the pool's initializer)."""
     exit_with_parent()
-    if RAPIDOCR in models:
-        _warm_rapidocr()
+    for engine in {id(engine_of(m)): engine_of(m) for m in models}.values():
+        engine.load()
 
 
-def _warm_rapidocr() -> None:
-    """onnxruntime's first run is 2-3x slower than the next: pay it before /health says ready."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (320, 96), "white")
-    ImageDraw.Draw(image).text((10, 30), "warm up 123", fill="black", font_size=32)
-    _rapidocr()(np.asarray(image))
-
-
-def _rapidocr():
-    global _rapid
-    if _rapid is None:
-        from rapidocr import RapidOCR
-
-        _rapid = RapidOCR(
-            params={
-                "Global.use_cls": False,
-                "Global.log_level": "critical",
-                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            }
-        )
-    return _rapid
+def open_image(image_bytes: bytes) -> Image.Image:
+    """Open (lazily) and check the size before any pixel is decoded."""
+    try:
+        image = Image.open(io.BytesIO(image_bytes))
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(_too_many_pixels(str(exc))) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL.") from None
+    if image.width * image.height > MAX_PIXELS:
+        raise ImageRejected(_too_many_pixels(f"{image.width}x{image.height} = {image.width * image.height:,} pixels"))
+    return image
 
 
-def recognize(model: str, image_bytes: bytes) -> Recognition:
-    """OCR one encoded image with one engine; runs in a worker process."""
-    from PIL import Image
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB as the model sees it: transparency composited on white (vLLM's ``convert_image_mode``)."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    return image.convert("RGB")
 
+
+def recognize(model: str, image_bytes: bytes, engine_model: str | None = None) -> Recognition:
+    """OCR one encoded image with the engine behind ``model``; runs in a worker process."""
     started = time.perf_counter()
-    image = Image.open(io.BytesIO(image_bytes))
-    if model == INSTANT:  # client-capacity benchmarks: the size is in the header, no decoding
-        return Recognition("", time.perf_counter() - started, image.width, image.height)
-    image.load()
-    if model == RAPIDOCR:
-        text = _run_rapidocr(image)
-    elif model.startswith("tesseract/"):
-        text = _run_tesseract(model.split("/", 1)[1], image)
-    else:
-        raise ValueError(f"unknown model {model!r}")
+    image = open_image(image_bytes)
+    engine = engine_of(engine_model or model)
+    if not getattr(engine, "needs_pixels", True):
+        return Recognition(engine.recognize(model, image), time.perf_counter() - started, image.width, image.height)
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL.") from None
+    text = engine.recognize(engine_model or model, to_rgb(image))
     return Recognition(text, time.perf_counter() - started, image.width, image.height)
 
 
-def _run_rapidocr(image) -> str:
-    import numpy as np
-
-    from .layout import Box, reading_order
-
-    result = _rapidocr()(np.asarray(image.convert("RGB")))
-    if result.boxes is None or result.txts is None:
-        return ""
-    boxes = [
-        Box(text, float(quad[:, 0].min()), float(quad[:, 1].min()), float(quad[:, 0].max()), float(quad[:, 1].max()))
-        for quad, text in zip(result.boxes, result.txts)
-    ]
-    return reading_order(boxes)
-
-
-def _run_tesseract(langs: str, image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    proc = subprocess.run(
-        ["tesseract", "stdin", "stdout", "-l", langs, "--psm", "3"],
-        input=buffer.getvalue(), capture_output=True, timeout=TESSERACT_TIMEOUT_S, env=env,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"tesseract failed: {proc.stderr.decode(errors='replace').strip()[:300]}")
-    text = proc.stdout.decode("utf-8", errors="replace").replace("\f", "")
-    paragraphs = ["\n".join(line.rstrip() for line in p.strip().splitlines()) for p in text.split("\n\n")]
-    return "\n\n".join(p for p in paragraphs if p)
+def _too_many_pixels(detail: str) -> str:
+    return (f"The image is too large to decode ({detail}; the limit is {MAX_PIXELS:,} pixels, Pillow's "
+            "decompression-bomb limit, which vLLM applies too). Render the page smaller: LightOnOCR expects "
+            "1540 or 2048 px on the longest side.")

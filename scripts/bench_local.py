@@ -1,11 +1,13 @@
-"""``make bench``: the workbench's own speed and the CPU baseline's accuracy, as printed tables.
+"""``make bench`` (``python scripts/bench_local.py [--realdocs DIR]``): the workbench's own speed and the CPU
+baseline's accuracy, as printed tables.
 
 Everything runs here on the CPU against the local engine server; nothing is timed inside a test.
 
 1. Rendering: ms per page at 200 DPI (PDF pages and raster scans), pixel hash and PNG encoding.
 2. Scoring: ms to score a 5,000-character page pair.
 3. Baseline accuracy: micro CER (markdown profile) of each local engine per document type at 200 DPI:
-   clean PDFs and scan-like rasters of data/sample, and the real scans of ../shared/realdocs.
+   clean PDFs and scan-like rasters of data/sample, and real scans (``--realdocs``, default
+   ../shared/realdocs beside the project, or data/real).
 4. The benchmark block of ``lighton-lab bench`` on data/sample.
 5. Sweep throughput against the local server at concurrency 1, 2, 4, 8.
 6. Client capacity: pages/s the client side sustains against an instant server.
@@ -13,12 +15,26 @@ Everything runs here on the CPU against the local engine server; nothing is time
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lighton_lab.bench import benchmark, client_capacity
+from lighton_lab.corpus import Corpus
+from lighton_lab.endpoints import start_local
+from lighton_lab.engines.registry import DEFAULT_ENGINES
+from lighton_lab.frames import summary
+from lighton_lab.grid import Grid
+from lighton_lab.metrics import score
+from lighton_lab.models import published_throughput
+from lighton_lab.render import image_hash, render_page, to_data_url
+from lighton_lab.store import Store
+from lighton_lab.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
@@ -35,8 +51,6 @@ def _ms(fn, repeat: int = 3) -> float:
 
 
 def rendering(pages) -> list[tuple]:
-    from .render import image_hash, render_page, to_data_url
-
     rows = []
     for kind in ("pdf", "image"):
         chosen = [p for p in pages if p.kind == kind]
@@ -50,8 +64,6 @@ def rendering(pages) -> list[tuple]:
 
 
 def scoring() -> tuple[float, float]:
-    from .metrics import score
-
     rng = random.Random(0)
     words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyzéèàü") for _ in range(rng.randint(2, 9))))
              for _ in range(900)]
@@ -64,9 +76,6 @@ def scoring() -> tuple[float, float]:
 
 
 def accuracy(endpoint, groups: dict[str, list]) -> list[tuple]:
-    from .store import Store
-    from .sweep import Grid, run_sweep, summary
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, pages in groups.items():
@@ -82,10 +91,6 @@ def accuracy(endpoint, groups: dict[str, list]) -> list[tuple]:
 
 
 def sweep_throughput(pages, levels=(1, 2, 4, 8)) -> list[tuple]:
-    from .endpoints import start_local
-    from .store import Store
-    from .sweep import Grid, run_sweep
-
     rows = []
     with start_local(engines="rapidocr", cache_size=0) as endpoint, tempfile.TemporaryDirectory() as tmp:
         for level in levels:
@@ -97,17 +102,16 @@ def sweep_throughput(pages, levels=(1, 2, 4, 8)) -> list[tuple]:
     return rows
 
 
-def main() -> None:
-    from .bench import benchmark, client_capacity
-    from .corpus import Corpus
-    from .endpoints import start_local
-
-    import sys
-
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--realdocs", type=Path, help="a folder of real scans with .gt.txt (default: "
+                        "../shared/realdocs if present, else data/real)")
+    args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # a long run shows each table as it comes
     cores = os.cpu_count()
     sample = Corpus.load(SAMPLE)
-    real = Corpus.load(REALDOCS) if REALDOCS.is_dir() else None
+    folder = args.realdocs or next((p for p in (REALDOCS, ROOT / "data" / "real") if p.is_dir()), None)
+    real = Corpus.load(folder) if folder else None
     print(f"lighton-lab local benchmark on {cores} cores\n")
 
     print("1. Rendering at 200 DPI (cap 1540 px), median ms per page")
@@ -125,7 +129,7 @@ def main() -> None:
         groups["real: German Fraktur"] = real.filter("clauren").pages
     print("\n3. Local engines at 200 DPI: micro CER / WER (markdown profile), bag-of-words F1 (blind to reading\n"
           "   order), seconds per page on one worker (the server runs one worker per core)")
-    with start_local(engines="rapidocr,tesseract", cache_size=0) as endpoint:
+    with start_local(engines=DEFAULT_ENGINES, cache_size=0) as endpoint:
         print(f"{'documents':26} {'engine':24} {'pages':>5} {'CER':>7} {'WER':>7} {'BoW F1':>7} {'s/page':>7}")
         for label, engine, n, cer, wer, f1, latency in accuracy(endpoint, groups):
             print(f"{label:26} {engine:24} {n:>5} {cer:>7.4f} {wer:>7.4f} {f1:>7.3f} {latency:>7.2f}")
@@ -139,9 +143,11 @@ def main() -> None:
         print(f"{level:>11} {n:>6} {seconds:>8.1f} {rate:>8.2f}")
 
     figures = client_capacity(sample.pages * 20, dpi=200)
+    h100 = published_throughput("1b", "H100")
     print(f"\n6. Client capacity (render + encode + HTTP + parse, instant server on the same {cores} cores): "
           f"{figures['pages_per_s']:.1f} pages/s at 200 DPI PNG ({figures['pages']} pages in {figures['seconds']:.1f} s); "
-          f"one H100 at 5.71 pages/s needs {5.71:.2f}, so this machine can feed {figures['pages_per_s'] / 5.71:.1f} H100s")
+          f"one H100 at {h100.pages_per_s} pages/s (published: {h100.source}), so this machine can feed "
+          f"{figures['pages_per_s'] / h100.pages_per_s:.1f} H100s")
 
 
 if __name__ == "__main__":
