@@ -134,8 +134,8 @@ def benchmark(endpoint: Endpoint, pages=None, images: list[str] | None = None, p
     """Measure an endpoint on ``pages`` (Corpus pages) or ready ``images`` (data URLs).
 
     ``None`` parameters take the served model's profile (its page size and sampling; no max_tokens).
-    With ``metrics``, the 1 s ``/metrics`` poller is one more request in flight: on an endpoint of known
-    capacity (a Modal app's inputs per container) ``parallel`` is kept one below it, so every page and
+    With ``metrics``, the 1 s ``/metrics`` poller is one more request in flight: on a Modal endpoint, whose
+    inputs per container are a hard cap, ``parallel`` is kept one below its capacity, so every page and
     the poller land on one container and the server's deltas describe the run.
     """
     from .models import profile_for
@@ -144,7 +144,7 @@ def benchmark(endpoint: Endpoint, pages=None, images: list[str] | None = None, p
     if max_side is None:
         profile = profile_for(endpoint.model)
         max_side = profile.longest_edge if profile else MAX_SIDE
-    if metrics and endpoint.capacity and parallel + 1 > endpoint.capacity:
+    if metrics and endpoint.kind == "modal" and endpoint.capacity and parallel + 1 > endpoint.capacity:
         parallel = max(1, endpoint.capacity - 1)
         print(f"parallel lowered to {parallel}: the /metrics poller needs one of the endpoint's "
               f"{endpoint.capacity} slots", flush=True)

@@ -58,9 +58,9 @@ def _endpoint(args, engines: str = DEFAULT_ENGINES):
 def cmd_demo(args) -> None:
     from .corpus import Corpus
     from .endpoints import start_local
-    from .report import write_report
-    from .frames import summary
+    from .frames import compact, summary
     from .grid import Grid
+    from .report import write_report
     from .store import Store
     from .sweep import run_sweep
 
@@ -72,15 +72,18 @@ def cmd_demo(args) -> None:
     started = time.perf_counter()
     print("1/4 starting the local engine server (RapidOCR, and Tesseract where installed)...")
     with start_local(engines=DEFAULT_ENGINES) as endpoint:
-        corpus = Corpus.load(sample)
-        print(f"2/4 corpus {sample}: {corpus.describe()}; engines: {', '.join(endpoint.models)}")
-        grid = Grid(dpi=[100, 150, 200], model=endpoint.models)
+        corpora = [Corpus.load(sample)] + ([Corpus.load(args.real)] if Path(args.real).is_dir() else [])
+        pages = [p for c in corpora for p in c]
+        print(f"2/4 corpus: {'; '.join(f'{c.root}: {c.describe()}' for c in corpora)}; "
+              f"engines: {', '.join(endpoint.models)}")
+        grid = Grid(dpi=[100, 150, 200], max_side=[1024, None], model=endpoint.models)
         store = Store(Path(args.out) / "lab.sqlite")
-        print(f"3/4 sweeping {len(corpus)} pages x {len(grid)} configurations (store: {store.path})")
-        frame = run_sweep(corpus, grid, endpoint, store=store, name="demo")
-    table = summary(frame)
-    print(table.drop(columns=["model"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    report = write_report(frame, Path(args.out) / "report.html", title="lighton-lab demo: local engines on data/sample")
+        print(f"3/4 sweeping {len(pages)} pages x {len(grid)} configurations (DPI x cap x engine; store: {store.path})")
+        frame = run_sweep(pages, grid, endpoint, store=store, name="demo")
+    print(compact(summary(frame)).to_string(index=False))
+    report = write_report(frame, Path(args.out) / "report.html", title="lighton-lab demo: local engines on "
+                          "synthetic and real pages", corpus=pages,
+                          sections={"Real scans (data/real)": "real"})
     print(f"4/4 report: {report}  ({time.perf_counter() - started:.0f} s; "
           f"{frame.attrs['requests']} requests, {frame.attrs['reused']} reused from the store)")
 
@@ -259,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="local engines over data/sample: summary table and HTML report")
     demo.add_argument("--corpus", default="data/sample")
+    demo.add_argument("--real", default="data/real", help="real scans to sweep too (skipped if absent)")
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=cmd_demo)
 

@@ -32,6 +32,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 DOCUMENT_SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES
 # Files that may live in a corpus folder without being documents: never reported as skipped.
 _QUIET_SUFFIXES = {".txt", ".md", ".json", ".jsonl", ".csv", ".tsv", ".yml", ".yaml", ".xml", ".html", ".sqlite"}
+_QUIET_NAMES = {"license", "licence", "copying", "notice", "authors", "readme"}  # a dataset's paperwork
 GT_SUFFIXES = (".gt.txt", ".gt.md")
 MANIFEST = "manifest.jsonl"
 
@@ -151,7 +152,8 @@ def _walk(root: Path) -> list[Path]:
         rel = file.relative_to(root)
         if not file.is_file() or any(part.startswith(".") for part in rel.parts):
             continue
-        if file.name.endswith(GT_SUFFIXES) or file.suffix.lower() in _QUIET_SUFFIXES:
+        if file.name.endswith(GT_SUFFIXES) or file.suffix.lower() in _QUIET_SUFFIXES \
+                or file.stem.lower() in _QUIET_NAMES:
             continue
         files.append(file)
     return files

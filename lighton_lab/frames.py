@@ -49,7 +49,7 @@ def row(result: Result, profile: str = "markdown", tags: tuple = (), reference: 
         "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
         "latency_s": result.latency_s, "ttft_s": result.ttft_s, "attempts": result.attempts, "error": result.error,
         "started": result.started, "finished": result.finished, "endpoint": result.endpoint, "key": result.key,
-        "run_id": result.run_id, "params": result.params, "tags": ",".join(tags),
+        "run_id": result.run_id, "params": result.params, "tags": ",".join(tags), "gpu": None,
     }
     values.update(scores(reference, result.text, profile, ref_format, hyp_format))
     return values
@@ -156,7 +156,44 @@ def summary(frame, by: list[str] | None = None, intervals: bool = True):
                      mean_latency_s=ok["latency_s"].mean() if len(ok) else None,
                      pages_per_s=len(ok) / wall if wall else None,
                      completion_tokens=ok["completion_tokens"].sum() if len(ok) else 0)
+        entry["usd_per_1000_pages"] = _usd_per_1000(group, entry["pages_per_s"])
         rows.append(entry)
+    return pd.DataFrame(rows)
+
+
+def _usd_per_1000(group, pages_per_s: float | None) -> float | None:
+    """At the GPU table's price and the throughput observed in this sweep; None off a GPU."""
+    from .models import cost_per_1000_pages
+
+    gpus = group["gpu"].dropna().unique() if "gpu" in group else []
+    return cost_per_1000_pages(pages_per_s, gpus[0]) if len(gpus) == 1 and pages_per_s else None
+
+
+def compact(table):
+    """``summary`` in the few columns that fit a notebook: configuration, pages, CER [95% interval], WER,
+    loops, truncations, pages/s and $/1000 pages (GPU endpoints)."""
+    import pandas as pd
+
+    def config(row) -> str:
+        parts = [str(row.get("variant", "")), f"{row['dpi']:g} dpi" if "dpi" in row else ""]
+        if row.get("max_side") == row.get("max_side") and row.get("max_side") is not None:
+            parts.append(f"cap {int(row['max_side'])}")
+        t = row.get("temperature")
+        if t is not None and t == t:
+            parts.append(f"T={t:g}")
+        return " · ".join(p for p in parts if p)
+
+    def rate(value, low=None, high=None) -> str:
+        if value is None or value != value:
+            return "–"
+        return f"{value:.4f} [{low:.4f}, {high:.4f}]" if low is not None and low == low else f"{value:.4f}"
+
+    rows = [{"configuration": config(r), "pages": r["pages"],
+             "CER [95% CI]": rate(r["micro_cer"], r.get("cer_low"), r.get("cer_high")), "WER": rate(r["micro_wer"]),
+             "loops": r["looped"], "truncated": r["truncated"],
+             "pages/s": "–" if not r["pages_per_s"] else f"{r['pages_per_s']:.2f}",
+             "$/1000 pages": "–" if r.get("usd_per_1000_pages") is None else f"{r['usd_per_1000_pages']:.3f}"}
+            for r in table.to_dict("records")]
     return pd.DataFrame(rows)
 
 

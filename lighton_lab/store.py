@@ -201,6 +201,12 @@ class Store:
 
         return pd.read_sql_query("SELECT * FROM runs ORDER BY id", self._conn())
 
+    def runs_of(self, kind: str) -> list[dict]:
+        """Finished runs of one kind ("sweep", "bench"), newest first, JSON columns decoded."""
+        ids = [r[0] for r in self._conn().execute(
+            "SELECT id FROM runs WHERE kind = ? AND status = 'finished' ORDER BY id DESC", (kind,))]
+        return [self.run(i) for i in ids]
+
     def run(self, run_id: int) -> dict:
         """One run with its JSON columns decoded (grid, endpoints, versions, notes)."""
         row = self._conn().execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()

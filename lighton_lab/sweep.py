@@ -95,8 +95,20 @@ def run_sweep(corpus: Corpus | list[Page], grid: Grid, endpoints, store: Store |
         store.finish_run(run_id, status, {"requests": sweep.sent, "reused": sweep.reused, "seconds": sweep.seconds,
                                           "concurrency": concurrency})
     frame = sweep_dataframe(pages, configs, endpoint_map, store, profile, grid.image_format)
-    frame.attrs.update(run_id=run_id, status=status, requests=sweep.sent, reused=sweep.reused, seconds=sweep.seconds)
+    frame.attrs.update(run_id=run_id, status=status, requests=sweep.sent, reused=sweep.reused, seconds=sweep.seconds,
+                       usd=_gpu_cost(endpoint_map.values(), sweep.seconds))
     return frame
+
+
+def _gpu_cost(endpoints, seconds: float) -> float | None:
+    """Dollars for the sweep's wall time at the GPU table's price, one container per GPU endpoint (Modal bills
+    each container's lifetime: more containers cost proportionally more); None without a GPU endpoint."""
+    from .models import resolve_gpu
+
+    gpus = {e.base_url: e.gpu for e in endpoints if e.gpu}
+    if not gpus:
+        return None
+    return sum(resolve_gpu(g).usd_per_hour for g in gpus.values()) * seconds / 3600
 
 
 class _Sweep:
@@ -242,7 +254,7 @@ def sweep_dataframe(pages: list[Page], configs: list[Config], endpoints: dict[st
         if result is not None:
             values = row(result, profile, page.tags, page.ground_truth, page.ground_truth_format)
             values.update(document=page.document, page=page.index + 1, dpi=config.dpi, max_side=config.max_side,
-                          variant=config.variant)
+                          variant=config.variant, gpu=endpoints[config.variant].gpu)
             rows.append(values)
     frame = pd.DataFrame(rows) if rows else empty_frame(profile)
     frame.attrs["profile"] = profile

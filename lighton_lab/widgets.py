@@ -17,15 +17,18 @@ import ipywidgets as w
 
 from .corpus import Corpus, Page
 from .diff import diff_html
-from .plots import cer_vs_dpi, png
+from .plots import cer_vs_dpi, png, temperature_label
 from .store import Store
 from .frames import from_store, summary
 from .grid import Grid
 from .sweep import run_sweep
 
 DPI_CHOICES = (72, 100, 120, 150, 200, 250, 300)
-CAP_CHOICES = (1024, 1280, 1540, 2048)
-TEMPERATURE_CHOICES = (0.0, 0.1, 0.2, 0.4, 0.7, 1.0)
+# PROFILE is "the model's": its profile's cap (1540 or 2048 px) and temperature (0.2; 0.1 for LightOnOCR-3),
+# so the panel's default run shares its stored results with a default Grid() in code (None there).
+PROFILE = "profile"
+CAP_CHOICES = (("model's", PROFILE), *((str(v), v) for v in (1024, 1280, 1540, 2048)))
+TEMPERATURE_CHOICES = (("model's", PROFILE), *((str(v), v) for v in (0.0, 0.1, 0.2, 0.4, 0.7, 1.0)))
 
 
 class SweepPanel(w.VBox):
@@ -35,8 +38,9 @@ class SweepPanel(w.VBox):
         self.corpus, self.endpoints, self.store, self.concurrency = corpus, endpoints, store or Store(), concurrency
         models = _served_models(endpoints)
         self.dpi = w.SelectMultiple(options=DPI_CHOICES, value=(100, 150, 200), description="DPI", rows=4)
-        self.max_side = w.SelectMultiple(options=CAP_CHOICES, value=(1540,), description="cap (px)", rows=4)
-        self.temperature = w.SelectMultiple(options=TEMPERATURE_CHOICES, value=(0.2,), description="temperature", rows=4)
+        self.max_side = w.SelectMultiple(options=CAP_CHOICES, value=(PROFILE,), description="cap (px)", rows=4)
+        self.temperature = w.SelectMultiple(options=TEMPERATURE_CHOICES, value=(PROFILE,), description="temperature",
+                                            rows=4)
         self.models = w.SelectMultiple(options=models, value=tuple(models[:1]), description="models", rows=4)
         self.documents = w.SelectMultiple(options=corpus.documents, value=(), description="documents", rows=4)
         tags = sorted({t for p in corpus for t in p.tags})
@@ -65,8 +69,8 @@ class SweepPanel(w.VBox):
         return corpus.pages
 
     def grid(self) -> Grid:
-        return Grid(dpi=sorted(self.dpi.value), max_side=sorted(self.max_side.value),
-                    temperature=sorted(self.temperature.value), model=list(self.models.value))
+        return Grid(dpi=sorted(self.dpi.value), max_side=_profile_first(self.max_side.value),
+                    temperature=_profile_first(self.temperature.value), model=list(self.models.value))
 
     def start(self) -> None:
         """What Run does: check the choices, then sweep in a background thread."""
@@ -137,6 +141,11 @@ class SweepPanel(w.VBox):
             self._thread.join(timeout)
 
 
+def _profile_first(values) -> list:
+    """The choices in order, "the model's" first, as the Grid's None."""
+    return [None] * (PROFILE in values) + sorted(v for v in values if v != PROFILE)
+
+
 def _served_models(endpoints) -> list[str]:
     if isinstance(endpoints, dict):
         return list(endpoints)
@@ -156,7 +165,7 @@ class PageViewer(w.VBox):
         self.frame = frame.sort_values("cer", ascending=False, na_position="first", kind="stable") if worst_first \
             else frame.reset_index(drop=True)
         self.frame = self.frame.reset_index(drop=True)
-        labels = [f"{r.document} p{r.page} · {r.variant} · {r.dpi:g} dpi · T={r.temperature} · "
+        labels = [f"{r.document} p{r.page} · {r.variant} · {r.dpi:g} dpi · {temperature_label(r.temperature)} · "
                   + ("error" if isinstance(r.error, str) else f"CER {r.cer:.3f}" if r.cer == r.cer else "no reference")
                   for r in self.frame.itertuples()]
         self.picker = w.Dropdown(options=list(zip(labels, range(len(labels)))), description="result",
