@@ -5,17 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 NOTEBOOK_TIMEOUT ?= 180
 
-# Modal targets (need `modal token new` once). MODEL: 1b | 32k | 16k | 2-1b | a Hugging Face id.
+# Modal targets (need `modal token new` once). MODEL: 1b | 32k | 16k | 2-1b | 3-1b | ... | a Hugging Face id.
 MODEL ?= 1b
 GPU   ?= A100-40GB
-MODAL_URL ?=
+# The endpoint of health / test-endpoint / benchmark: MODAL_URL=..., else $LIGHTON_LAB_URL.
+MODAL_URL ?= $(LIGHTON_LAB_URL)
 PDF_FILE ?= data/sample/report.pdf
 PAGE ?= 1
 BENCH_PDF ?= data/sample/report.pdf
 BENCH_PAGES ?= 1-3
 BENCH_PARALLEL ?= 64
 
-.PHONY: install test unit notebooks demo bench lab screenshot sample clean \
+.PHONY: install test unit notebooks demo bench lab screenshot sample clean need-url \
         serve serve-32k serve-16k serve-fast deploy deploy-32k deploy-16k health models logs containers \
         test-endpoint benchmark
 
@@ -66,7 +67,11 @@ deploy: $(STAMP)
 	$(BIN)/lighton-lab deploy --model $(MODEL) --gpu $(GPU)
 deploy-32k: ; $(MAKE) deploy MODEL=32k
 deploy-16k: ; $(MAKE) deploy MODEL=16k
-health: $(STAMP)
+need-url:
+	@test -n "$(MODAL_URL)" || { echo "No endpoint: run 'make $(MAKECMDGOALS) MODAL_URL=https://you--lightonocr-1b-serve.modal.run'"; \
+	  echo "(or export LIGHTON_LAB_URL=...). 'make serve' starts one and prints its URL."; exit 2; }
+
+health: need-url $(STAMP)
 	$(BIN)/lighton-lab health --url $(MODAL_URL)
 models: $(STAMP)
 	$(BIN)/lighton-lab models
@@ -74,9 +79,9 @@ logs: $(STAMP)
 	$(BIN)/lighton-lab logs --model $(MODEL)
 containers: $(STAMP)
 	$(BIN)/modal container list
-test-endpoint: $(STAMP)
+test-endpoint: need-url $(STAMP)
 	$(BIN)/lighton-lab ocr --url $(MODAL_URL) $(PDF_FILE) --page $(PAGE)
-benchmark: $(STAMP)
+benchmark: need-url $(STAMP)
 	$(BIN)/lighton-lab bench --url $(MODAL_URL) --pdf $(BENCH_PDF) --pages $(BENCH_PAGES) --parallel $(BENCH_PARALLEL) --metrics
 
 clean:

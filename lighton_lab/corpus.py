@@ -26,14 +26,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import CorpusError
+from .groundtruth import GT_SUFFIXES, Layout, layouts_beside, read_text, sidecar_truth, split_pages
 
 PDF_SUFFIXES = {".pdf"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 DOCUMENT_SUFFIXES = PDF_SUFFIXES | IMAGE_SUFFIXES
 # Files that may live in a corpus folder without being documents: never reported as skipped.
-_QUIET_SUFFIXES = {".txt", ".md", ".json", ".jsonl", ".csv", ".tsv", ".yml", ".yaml", ".xml", ".html", ".sqlite"}
+_QUIET_SUFFIXES = {".txt", ".md", ".json", ".jsonl", ".csv", ".tsv", ".yml", ".yaml", ".xml", ".html", ".hocr",
+                   ".sqlite"}
 _QUIET_NAMES = {"license", "licence", "copying", "notice", "authors", "readme"}  # a dataset's paperwork
-GT_SUFFIXES = (".gt.txt", ".gt.md")
 MANIFEST = "manifest.jsonl"
 
 
@@ -49,6 +50,7 @@ class Page:
     reference: str | None = None  # where the ground truth came from: sidecar, manifest, text-layer
     tags: tuple[str, ...] = ()
     ground_truth_format: str | None = None  # "text" (.gt.txt, text layer) or "markdown" (.gt.md): how to normalise
+    layout: Layout | None = field(default=None, repr=False)  # regions and lines (ALTO, PAGE-XML, hOCR sidecar)
 
     @property
     def id(self) -> str:
@@ -65,12 +67,14 @@ class Corpus:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def load(cls, path: str | Path, strict: bool = False, reference: str | None = None) -> Corpus:
-        """Read a corpus folder (or a single document file).
+    def load(cls, path: str | Path | list, strict: bool = False, reference: str | None = None) -> Corpus:
+        """Read a corpus folder (or a single document file, or a list of folders read as one corpus).
 
         With ``strict=False`` (default) bad files are skipped and listed in ``skipped`` as
         ``(file, reason)``; with ``strict=True`` the first one raises ``CorpusError``.
         """
+        if isinstance(path, (list, tuple)):
+            return cls.combine([cls.load(p, strict, reference) for p in path])
         if reference not in (None, "text-layer"):
             raise CorpusError(f"reference={reference!r} is not known: use None (sidecars) or 'text-layer'")
         root = Path(path)
@@ -101,6 +105,19 @@ class Corpus:
                 raise error
             skipped.append((name, str(error)))
         return cls(root=base, pages=pages, skipped=skipped)
+
+    @classmethod
+    def combine(cls, corpora: list[Corpus]) -> Corpus:
+        """Several corpora as one (the first one's root). Document names must not repeat across them."""
+        seen: dict[str, Path] = {}
+        for corpus in corpora:
+            for name in corpus.documents:
+                if name in seen:
+                    raise CorpusError(f"{name} is in both {seen[name]} and {corpus.root}: rename one of them "
+                                      "(results are keyed by content, names only label rows)")
+                seen[name] = corpus.root
+        return cls(root=corpora[0].root if corpora else Path("."), pages=[p for c in corpora for p in c],
+                   skipped=[s for c in corpora for s in c.skipped])
 
     def __iter__(self) -> Iterator[Page]:
         return iter(self.pages)
@@ -164,7 +181,10 @@ def _load_document(file: Path, name: str, entries: dict, reference: str | None) 
         raise CorpusError(f"{name}: the file is empty (0 bytes). Re-export or re-download it.")
     kind = "pdf" if file.suffix.lower() in PDF_SUFFIXES else "image"
     count, text_layer = _inspect_pdf(file, name, reference) if kind == "pdf" else (_count_frames(file, name), None)
-    truths, source, fmt = _sidecar_truth(file, name, count)
+    truths, source, fmt = sidecar_truth(file, name, count)
+    layouts = layouts_beside(file, name, count)
+    if truths is None and layouts is not None:
+        truths, source, fmt = [layout.text for layout in layouts], "layout", "text"
     whole = entries.get(None, {})
     if "ground_truth" in whole:
         truths, source, fmt = split_pages(whole["ground_truth"], count, MANIFEST, name), "manifest", _format(whole)
@@ -177,7 +197,7 @@ def _load_document(file: Path, name: str, entries: dict, reference: str | None) 
         entry = entries.get(index, whole)
         tags = folder_tags + tuple(t for t in entry.get("tags", ()) if t not in folder_tags)
         page = Page(name, index, file, kind, gt, source if gt is not None else None, tags,
-                    fmt if gt is not None else None)
+                    fmt if gt is not None else None, layouts[index] if layouts else None)
         if index in entries and "ground_truth" in entry:
             page = replace(page, ground_truth=entry["ground_truth"], reference="manifest",
                            ground_truth_format=_format(entry))
@@ -257,16 +277,6 @@ def _count_frames(file: Path, name: str) -> int:
         raise CorpusError(f"{name}: not a readable image ({error}). The file is corrupt: re-export it.") from None
 
 
-def _sidecar_truth(file: Path, name: str, count: int) -> tuple[list[str] | None, str | None, str | None]:
-    stem = file.with_suffix("")
-    for suffix in GT_SUFFIXES:
-        gt_file = stem.with_name(stem.name + suffix)
-        if gt_file.exists():
-            fmt = "markdown" if suffix == ".gt.md" else "text"
-            return split_pages(read_text(gt_file), count, gt_file.name, name), "sidecar", fmt
-    return None, None, None
-
-
 FORMATS = ("text", "markdown")
 
 
@@ -276,32 +286,6 @@ def _format(entry: dict) -> str:
     if fmt not in FORMATS:
         raise CorpusError(f"{MANIFEST}: {entry.get('path')}: format {fmt!r} is not known; use 'text' or 'markdown'.")
     return fmt
-
-
-def read_text(path: Path) -> str:
-    """A ground-truth file as text; invalid UTF-8 is an error that says where, not a silent '?'."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise CorpusError(
-            f"{path.name}: not valid UTF-8 (byte {error.start}: {data[error.start:error.start + 4]!r}). "
-            "Re-save the ground truth as UTF-8."
-        ) from None
-
-
-def split_pages(text: str, count: int, gt_name: str, doc_name: str) -> list[str]:
-    """Ground truth split at form feeds into ``count`` pages. A trailing form feed (as ``pdftotext``
-    writes after the last page) does not make an extra page."""
-    parts = text.split("\f")
-    if len(parts) == count + 1 and not parts[-1].strip():
-        parts = parts[:-1]
-    if len(parts) != count:
-        raise CorpusError(
-            f"{gt_name}: has {len(parts)} page(s) of ground truth but {doc_name} has {count}. "
-            "Separate pages with a form feed (\\f), one part per page."
-        )
-    return [p.strip("\n") for p in parts]
 
 
 def _read_manifest(path: Path) -> dict[str, dict]:

@@ -132,7 +132,7 @@ class _Sweep:
         self._requests = asyncio.Semaphore(self.concurrency)
         self._units = asyncio.Semaphore(max(2, self.concurrency))
         self._renders = asyncio.Semaphore(workers * 2)
-        self._inflight: dict[str, asyncio.Future] = {}
+        self._asked: dict[str, asyncio.Future] = {}  # every key sent by this sweep, answered or not
         try:
             await asyncio.gather(*(self._unit(page, dpi, cap, cfgs, pool, clients, bar)
                                    for page in self.pages for (dpi, cap), cfgs in units.items()))
@@ -178,17 +178,18 @@ class _Sweep:
             await asyncio.gather(*(self._request(page, c, keys[c], job, clients[c.variant], bar) for c in todo))
 
     async def _request(self, page, config, key, job, client, bar) -> None:
-        """One request, unless the same key is already in flight (same pixels from another DPI)."""
-        if key in self._inflight:
-            await asyncio.shield(self._inflight[key])
+        """One request per key per sweep: another configuration with the same pixels (another DPI capped to
+        the same size) waits for it, whether it is still in flight or already answered."""
+        if key in self._asked:
+            await asyncio.shield(self._asked[key])
             self.reused += 1
             bar.update(1)
             return
-        self._inflight[key] = asyncio.get_running_loop().create_future()
+        self._asked[key] = asyncio.get_running_loop().create_future()
         try:
             await self._send(page, config, key, job, client, bar)
         finally:
-            self._inflight.pop(key).set_result(None)
+            self._asked[key].set_result(None)
 
     async def _send(self, page, config, key, job, client, bar) -> None:
         async with self._requests:

@@ -19,7 +19,7 @@ from .corpus import Corpus, Page
 from .diff import diff_html
 from .plots import cer_vs_dpi, png, temperature_label
 from .store import Store
-from .frames import from_store, summary
+from .frames import compact, from_store, summary
 from .grid import Grid
 from .sweep import run_sweep
 
@@ -45,13 +45,17 @@ class SweepPanel(w.VBox):
         self.documents = w.SelectMultiple(options=corpus.documents, value=(), description="documents", rows=4)
         tags = sorted({t for p in corpus for t in p.tags})
         self.tags = w.SelectMultiple(options=tags, value=(), description="tags", rows=4)
+        self.estimate_button = w.Button(description="Estimate", icon="calculator",
+                                        tooltip="requests the store spares, requests left, GPU time and dollars")
+        self.estimate = w.HTML()
         self.run_button = w.Button(description="Run", button_style="primary", icon="play")
         self.stop_button = w.Button(description="Stop", button_style="warning", icon="stop", disabled=True)
         self.progress = w.IntProgress(value=0, min=0, max=1, description="0 / 0")
         self.status = w.HTML("Pick settings and press Run. Results already in the store are reused.")
-        self.table = w.HTML()
+        self.table = w.HTML(layout=w.Layout(width="100%", overflow="auto"))
         self.plot = w.Image(format="png")
         self.run_button.on_click(lambda _: self.start())
+        self.estimate_button.on_click(lambda _: self.plan())
         self.stop_button.on_click(lambda _: self.stop())
         self.frame = None
         self.error: Exception | None = None
@@ -60,8 +64,8 @@ class SweepPanel(w.VBox):
         super().__init__([
             w.HBox([self.dpi, self.max_side, self.temperature]),
             w.HBox([self.models, self.documents, self.tags]),
-            w.HBox([self.run_button, self.stop_button, self.progress]),
-            self.status, self.table, self.plot,
+            w.HBox([self.estimate_button, self.run_button, self.stop_button, self.progress]),
+            self.estimate, self.status, self.table, self.plot,
         ])
 
     def selected_pages(self) -> list[Page]:
@@ -71,6 +75,19 @@ class SweepPanel(w.VBox):
     def grid(self) -> Grid:
         return Grid(dpi=sorted(self.dpi.value), max_side=_profile_first(self.max_side.value),
                     temperature=_profile_first(self.temperature.value), model=list(self.models.value))
+
+    def plan(self):
+        """What Estimate does: the plan of the current choices (renders pages the store has not seen)."""
+        from .plan import plan_sweep
+
+        pages = self.selected_pages()
+        if not pages or not self.models.value:
+            self.estimate.value = "Choose documents and a model to estimate."
+            return None
+        self.estimate.value = "Estimating..."
+        plan = plan_sweep(pages, self.grid(), self.endpoints, self.store)
+        self.estimate.value = f"<b>Estimate:</b> {html.escape(str(plan))}"
+        return plan
 
     def start(self) -> None:
         """What Run does: check the choices, then sweep in a background thread."""
@@ -115,12 +132,13 @@ class SweepPanel(w.VBox):
         self.progress.value = min(self.progress.max, done)
         self.progress.description = f"{done} / {self.progress.max}"
         state = "stopped" if frame.attrs.get("status") == "stopped" else "done"
+        cost = frame.attrs.get("usd")
         self.status.value = (f"{state}: {done} results in {time.perf_counter() - self._started:.1f} s "
                              f"({frame.attrs.get('requests', 0)} requests, {frame.attrs.get('reused', 0)} reused"
-                             f"{f', {failures} failed: see the error column' if failures else ''}).")
+                             f"{f', {failures} failed: see the error column' if failures else ''})"
+                             + (f"; GPU time ~${cost:.2f} at the table's price, one container" if cost else "") + ".")
         if done:
-            table = summary(frame).drop(columns=["model"], errors="ignore")
-            self.table.value = table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="–")
+            self.table.value = compact(summary(frame)).to_html(index=False, na_rep="–")
             if frame["cer"].notna().any():
                 self.plot.value = png(cer_vs_dpi, frame)
 

@@ -42,7 +42,7 @@ def test_bench_prints_the_guide_block_with_server_metrics(local_server):
 def test_sweep_command_writes_store_and_report(local_server, tmp_path):
     out = run("sweep", str(SAMPLE), "--url", local_server.base_url, "--model", local_server.model, "--dpi", "100",
               "--store", str(tmp_path / "s.sqlite"), "--report", str(tmp_path)).stdout
-    assert "micro_cer" in out and (tmp_path / "report.html").exists() and (tmp_path / "s.sqlite").exists()
+    assert "CER [95% CI]" in out and (tmp_path / "report.html").exists() and (tmp_path / "s.sqlite").exists()
 
 
 def test_serve_without_a_modal_token_fails_fast_with_the_fix():

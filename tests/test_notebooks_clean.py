@@ -9,9 +9,9 @@ from conftest import ROOT
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_four_notebooks():
+def test_there_are_five_notebooks():
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart.ipynb", "02_sweep.ipynb", "03_benchmark.ipynb",
-                                           "04_error_analysis.ipynb"]
+                                           "04_error_analysis.ipynb", "05_olmocr_bench.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

@@ -28,7 +28,7 @@ def test_sweep_panel_run_end_to_end(local_server, small, tmp_path):
     assert len(frame) == len(small) * 2
     assert set(frame["dpi"]) == {100, 200}
     assert store.count() >= len(small)  # capped pages may share one result
-    assert "micro_cer" in panel.table.value and panel.plot.value[:4] == b"\x89PNG"
+    assert "CER [95% CI]" in panel.table.value and panel.plot.value[:4] == b"\x89PNG"
     assert panel.progress.value == len(small) * 2
     assert panel.run_button.disabled is False and panel.stop_button.disabled is True
     assert "done" in panel.status.value

@@ -1,0 +1,1 @@
+"""Standard benchmarks run through the workbench's sweeps and store: olmOCR-Bench (``olmocr_bench``)."""
