@@ -199,8 +199,9 @@ class AsyncOCRClient:
             top_p = defaults["top_p"] if top_p is None else top_p
             max_tokens = defaults.get("max_tokens") if max_tokens is None else max_tokens
         body = build_request(image_to_url(image, self.image_format), temperature, max_tokens, top_p, extra)
-        first = time.monotonic()
-        for attempt in range(1, self.retry.attempts + 1):
+        first, attempt = time.monotonic(), 0
+        while True:  # _next_delay raises once the attempts or the time budget are spent
+            attempt += 1
             try:
                 result = await (self._stream(body) if stream else self._once(body))
                 return replace(result, attempts=attempt)
@@ -213,7 +214,6 @@ class AsyncOCRClient:
             except _Retry as exc:
                 error = exc
             await asyncio.sleep(self._next_delay(attempt, error, first))
-        raise AssertionError("unreachable: _next_delay raises on the last attempt")
 
     async def _once(self, body: dict) -> OCRResult:
         started = time.perf_counter()

@@ -78,14 +78,13 @@ def start_local(
         engines = ",".join(engines)
     if isinstance(faults, dict):
         faults = ",".join(f"{k}={v}" for k, v in faults.items())
-    for attempt in range(3):  # a free port can be taken by someone else before the server binds it
+    for attempt in range(1, 4):  # a free port can be taken by someone else before the server binds it
         try:
             return _start_local_once(engines, workers, port or free_port(), faults, cache_size, max_payload_mb,
                                      start_delay, timeout, wait, require_api_key, served_model_names or {})
         except EndpointError as exc:
-            if port or attempt == 2 or "address already in use" not in str(exc).lower():
+            if port or attempt == 3 or "address already in use" not in str(exc).lower():
                 raise
-    raise AssertionError("unreachable")
 
 
 def _start_local_once(engines: str, workers: int | None, port: int, faults: str | None, cache_size: int,

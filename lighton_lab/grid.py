@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from .endpoints import Endpoint
 from .errors import LabError
-from .models import profile_for, resolve_model
+from .models import DEFAULT_MODEL, profile_for, resolve_model
 from .render import DEFAULT_DPI, MAX_SIDE
 
 
@@ -45,7 +45,7 @@ class Grid:
     [(2048, {'temperature': 0.1, 'top_p': 1.0}), (1540, {'temperature': 0.2, 'top_p': 0.9})]
     """
 
-    def __init__(self, dpi=(DEFAULT_DPI,), temperature=None, model=("1b",), max_side=None, max_tokens=None,
+    def __init__(self, dpi=(DEFAULT_DPI,), temperature=None, model=(DEFAULT_MODEL,), max_side=None, max_tokens=None,
                  top_p=None, stream: bool = False, image_format: str = "PNG", **params):
         self.dpi = _as_list(dpi)
         self.temperature = _as_list(temperature)

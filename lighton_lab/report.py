@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from .diff import diff_html
-from .frames import compact, summary, worst_pages
+from .frames import compact, compare, summary, worst_pages
 from .plots import cer_distribution, cer_vs_dpi, png, temperature_label
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#1f2328}
@@ -50,8 +50,39 @@ def write_report(frame, path: str | Path, title: str = "lighton-lab sweep", wors
     return path
 
 
+def comparisons(frame):
+    """Paired comparisons a reader of a DPI x cap sweep asks first: the lowest against the highest DPI at each
+    cap, and the smallest against the largest cap at each DPI, per model and temperature."""
+    import pandas as pd
+
+    from .errors import LabError
+
+    rows = []
+    for axis, other in (("dpi", "max_side"), ("max_side", "dpi")):
+        keys = [c for c in ("variant", "temperature", other) if c in frame.columns]
+        for key, group in frame.groupby(keys, dropna=False, sort=True):
+            values = sorted(v for v in group[axis].dropna().unique())
+            if len(values) < 2:
+                continue
+            fixed = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+            fixed = {k: v for k, v in fixed.items() if v == v and v is not None}
+            try:
+                result = compare(frame, {**fixed, axis: values[0]}, {**fixed, axis: values[-1]})
+            except LabError:
+                continue
+            rows.append({"compared": f"{axis} {values[0]:g} → {values[-1]:g}", **{k: str(v) for k, v in fixed.items()},
+                         "pages": result["pages"], "CER change": f"{result['difference']:+.4f}",
+                         "95% CI": f"[{result['low']:+.4f}, {result['high']:+.4f}]",
+                         "better / worse / same pages": f"{result['wins_b']} / {result['losses_b']} / {result['ties']}",
+                         "verdict": result["verdict"].replace("b has", "the second has").replace("a has", "the first has")})
+    return pd.DataFrame(rows)
+
+
 def _summary(frame) -> list[str]:
     out = [compact(summary(frame)).to_html(index=False, na_rep="–")]
+    pairs = comparisons(frame)
+    if len(pairs):
+        out.append(pairs.to_html(index=False, na_rep="–"))
     if frame["cer"].notna().any():
         out += [f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(png(make, frame)).decode()}">'
                 for make in (cer_vs_dpi, cer_distribution)]

@@ -29,14 +29,23 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
+# JupyterLab settings for a clean first run: widget state saved with the notebook; no "news?" toast and no
+# update check (JupyterLab 4's notification plugin), no pop-up asking to re-open the last workspace.
+SETTINGS = {
+    "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
 def prepare() -> Path:
     shutil.rmtree(WORK, ignore_errors=True)
     (WORK / "notebooks").mkdir(parents=True)
     (WORK / "data").symlink_to(ROOT / "data", target_is_directory=True)
     shutil.copy(ROOT / "notebooks" / "02_sweep.ipynb", WORK / "notebooks")
-    settings = WORK / "lab-settings" / "@jupyter-widgets" / "jupyterlab-manager"
-    settings.mkdir(parents=True)
-    (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"saveState": True}))
+    for plugin, values in SETTINGS.items():
+        path = WORK / "lab-settings" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     return WORK / "notebooks"
 
 
@@ -76,9 +85,9 @@ def shoot(port: int) -> None:
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=300_000)
         page.keyboard.press("Control+s")
         time.sleep(2)
-        news = page.get_by_role("button", name="No", exact=True)  # JupyterLab's "news?" toast
-        if news.count():
-            news.first.click()
+        toasts = page.locator(".Toastify__toast")  # anything that still pops up: the screenshot must not show it
+        if toasts.count():
+            raise SystemExit(f"a notification is still shown: {toasts.first.inner_text()!r}; add its setting to SETTINGS")
         page.locator(".widget-vbox").first.scroll_into_view_if_needed()
         OUT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(OUT))

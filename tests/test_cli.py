@@ -72,3 +72,16 @@ def test_readme_names_every_command_and_no_other():
                                     "test-endpoint", "benchmark"])
 def test_makefile_targets_exist(target):
     assert re.search(rf"^{re.escape(target)}:", (ROOT / "Makefile").read_text(), re.M)
+
+
+@pytest.mark.parametrize("target", ["health", "test-endpoint", "benchmark"])
+def test_modal_make_targets_say_which_variable_to_set(target):
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LIGHTON_LAB_URL", "MODAL_URL")}
+    done = subprocess.run(["make", "-s", target], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and f"make {target} MODAL_URL=" in done.stdout and "LIGHTON_LAB_URL" in done.stdout
+    dry = subprocess.run(["make", "-n", target], cwd=ROOT, env={**env, "LIGHTON_LAB_URL": "https://x.modal.run"},
+                         capture_output=True, text=True, timeout=60)
+    assert "--url https://x.modal.run" in dry.stdout

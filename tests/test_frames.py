@@ -61,3 +61,16 @@ def test_compare_refuses_ambiguous_or_disjoint_configurations():
     doubled = pd.concat([frame, frame])
     with pytest.raises(LabError, match="several rows per page"):
         compare(doubled, {"variant": "engine"}, {"variant": "engine"})
+
+
+def test_the_report_compares_lowest_and_highest_dpi_and_says_when_it_is_noise(tmp_path):
+    from lighton_lab.report import comparisons, write_report
+
+    same = {p: noisy(p % 3) for p in range(1, 13)}
+    frame = frame_of({100: same, 200: {p: noisy((p + 1) % 3) for p in range(1, 13)}})
+    table = comparisons(frame)
+    (row,) = table.to_dict("records")
+    assert row["compared"] == "dpi 100 → 200" and row["pages"] == 12
+    assert row["verdict"] == "no significant difference"
+    html = write_report(frame, tmp_path / "r.html").read_text()
+    assert "no significant difference" in html and "CER [95% CI]" in html

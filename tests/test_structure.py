@@ -1,7 +1,6 @@
 """The package's shape: imports follow the flow with no cycle, and modules stay small enough to read."""
 
 import ast
-from pathlib import Path
 
 import pytest
 

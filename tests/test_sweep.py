@@ -21,7 +21,7 @@ from lighton_lab.store import Store
 from lighton_lab.frames import to_parquet
 from lighton_lab.sweep import Grid, best, rescore, run_sweep, summary
 
-pytestmark = pytest.mark.skipif(not HAS_TESSERACT, reason="the two-engine sweep needs tesseract")
+needs_tesseract = pytest.mark.skipif(not HAS_TESSERACT, reason="this test sweeps or serves tesseract")
 
 
 def chat_posts(endpoint) -> int:
@@ -30,6 +30,7 @@ def chat_posts(endpoint) -> int:
                if line.startswith('lighton_lab_http_requests_total{method="POST",path="/v1/chat/completions"'))
 
 
+@needs_tesseract
 def test_full_grid_rows_and_a_rerun_that_sends_nothing(local_server, sample, tmp_path):
     corpus = Corpus.load(sample)
     grid = Grid(dpi=[100, 150, 200], temperature=[0.0, 0.2], model=local_server.models[:2])
@@ -127,6 +128,7 @@ def test_sigkill_midway_then_resume(local_server, sample, tmp_path):
         assert keys == []
 
 
+@needs_tesseract
 def test_faults_change_nothing_in_the_scores(local_server, sample, tmp_path):
     corpus = Corpus.load(sample).filter(tags=["scan"])
     grid = Grid(dpi=[120], model=[local_server.models[-1]])
