@@ -208,13 +208,8 @@ def _gt(blocks: list[str]) -> str:
     return "\n\n".join(b.lstrip("# ") for b in blocks)
 
 
-def make_pdfs(out: Path) -> None:
-    report = _Pdf(LETTER)
-    for page in REPORT:
-        report.paragraphs(page)
-    report.save(out / "report.pdf")
-    (out / "report.gt.txt").write_text("\f".join(_gt(p) for p in REPORT) + "\n", encoding="utf-8")
-
+def two_columns_pdf(path: Path) -> None:
+    """An A4 page with a centred title over two balanced text columns (also used by the bench generator)."""
     columns = _Pdf(A4)
     pdf = columns.pdf
     pdf.add_page()
@@ -225,9 +220,11 @@ def make_pdfs(out: Path) -> None:
     with pdf.text_columns(ncols=2, gutter=24, text_align="LEFT", balance=True) as cols:
         for block in TWO_COLUMNS[1:]:
             cols.write(block + "\n\n")
-    columns.save(out / "two_columns.pdf")
-    (out / "two_columns.gt.txt").write_text(_gt(TWO_COLUMNS) + "\n", encoding="utf-8")
+    columns.save(path)
 
+
+def table_pdf(path: Path) -> None:
+    """A Letter page with a titled, ruled table of TABLE_ROWS (also used by the bench generator)."""
     table = _Pdf(LETTER)
     pdf = table.pdf
     pdf.add_page()
@@ -240,7 +237,20 @@ def make_pdfs(out: Path) -> None:
             cells = grid.row()
             for value in row:
                 cells.cell(value)
-    table.save(out / "table.pdf")
+    table.save(path)
+
+
+def make_pdfs(out: Path) -> None:
+    report = _Pdf(LETTER)
+    for page in REPORT:
+        report.paragraphs(page)
+    report.save(out / "report.pdf")
+    (out / "report.gt.txt").write_text("\f".join(_gt(p) for p in REPORT) + "\n", encoding="utf-8")
+
+    two_columns_pdf(out / "two_columns.pdf")
+    (out / "two_columns.gt.txt").write_text(_gt(TWO_COLUMNS) + "\n", encoding="utf-8")
+
+    table_pdf(out / "table.pdf")
     md = ["# Order summary", "", "| " + " | ".join(TABLE_ROWS[0]) + " |", "|---|---:|---:|---:|"]
     md += ["| " + " | ".join(r) + " |" for r in TABLE_ROWS[1:]]
     (out / "table.gt.md").write_text("\n".join(md) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..synth import A4, LETTER, REPORT, TABLE_ROWS, TWO_COLUMNS, _Pdf
+from ..synth import LETTER, REPORT, TABLE_ROWS, TWO_COLUMNS, _Pdf, table_pdf, two_columns_pdf
 
 HEADER = "Quarterly bulletin of the reading room"
 FOOTER = "Page 1 of 1"
@@ -36,36 +36,6 @@ def _page_with_header(path: Path, blocks: list[str]) -> None:
     pdf.set_y(-48)
     pdf.set_font("Sans", "", 9)
     pdf.cell(0, 12, FOOTER, align="C")
-    doc.save(path)
-
-
-def _two_columns(path: Path) -> None:
-    doc = _Pdf(A4)
-    pdf = doc.pdf
-    pdf.add_page()
-    pdf.set_font("Serif", "B", 20)
-    pdf.multi_cell(0, 30, TWO_COLUMNS[0].lstrip("# "), align="C")
-    pdf.ln(8)
-    pdf.set_font("Serif", "", 11)
-    with pdf.text_columns(ncols=2, gutter=24, text_align="LEFT", balance=True) as cols:
-        for block in TWO_COLUMNS[1:]:
-            cols.write(block + "\n\n")
-    doc.save(path)
-
-
-def _table(path: Path) -> None:
-    doc = _Pdf(LETTER)
-    pdf = doc.pdf
-    pdf.add_page()
-    pdf.set_font("Serif", "B", 18)
-    pdf.multi_cell(0, 28, "Order summary")
-    pdf.ln(10)
-    pdf.set_font("Serif", "", 12)
-    with pdf.table(line_height=22) as grid:
-        for row in TABLE_ROWS:
-            cells = grid.row()
-            for value in row:
-                cells.cell(value)
     doc.save(path)
 
 
@@ -124,8 +94,8 @@ def generate(out: str | Path) -> Path:
     out = Path(out)
     (out / "pdfs").mkdir(parents=True, exist_ok=True)
     _page_with_header(out / "pdfs" / "report.pdf", REPORT[0][:3])
-    _two_columns(out / "pdfs" / "two_columns.pdf")
-    _table(out / "pdfs" / "table.pdf")
+    two_columns_pdf(out / "pdfs" / "two_columns.pdf")
+    table_pdf(out / "pdfs" / "table.pdf")
     _formula(out / "pdfs" / "formula.pdf")
     for category, records in tests().items():
         (out / f"{category}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
