@@ -20,6 +20,7 @@ from .errors import LabError
 from .metrics import Score, looped, rate, score
 from .models import output_format
 from .peers import olmocr_ned, omnidocbench_ned
+from .regions import score_regions
 from .store import Result, Store
 
 PEER_COLUMNS = ["olmocr_ned", "omnidocbench_ned"]  # the peers' own normalisers on the raw texts (``peers``)
@@ -53,6 +54,14 @@ def row(result: Result, profile: str = "markdown", tags: tuple = (), reference: 
     }
     values.update(scores(reference, result.text, profile, ref_format, hyp_format))
     return values
+
+
+def region_columns(layout, text: str | None, profile: str = "markdown", output_format_: str = "markdown") -> dict:
+    """``region_cer`` and ``reading_order`` for a page whose ground truth has regions (ALTO, PAGE, hOCR)."""
+    if layout is None or text is None:
+        return {"region_cer": None, "reading_order": None}
+    result = score_regions(layout, text, profile, output_format_)
+    return {"region_cer": result.region_cer, "reading_order": result.reading_order}
 
 
 def scores(reference: str | None, text: str | None, profile: str = "markdown", reference_format: str = "text",
@@ -157,6 +166,8 @@ def summary(frame, by: list[str] | None = None, intervals: bool = True):
                      pages_per_s=len(ok) / wall if wall else None,
                      completion_tokens=ok["completion_tokens"].sum() if len(ok) else 0)
         entry["usd_per_1000_pages"] = _usd_per_1000(group, entry["pages_per_s"])
+        if "region_cer" in group and group["region_cer"].notna().any():  # pages with ALTO/PAGE/hOCR regions
+            entry.update(region_cer=group["region_cer"].mean(), reading_order=group["reading_order"].mean())
         rows.append(entry)
     return pd.DataFrame(rows)
 

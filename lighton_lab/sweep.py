@@ -30,7 +30,7 @@ from .client import AsyncOCRClient, RetryPolicy
 from .corpus import Corpus, Page
 from .endpoints import Endpoint
 from .errors import OCRRequestError, RenderError
-from .frames import row, summary  # noqa: F401  (summary: DESIGN public name sweep.summary)
+from .frames import region_columns, row, summary  # noqa: F401  (summary: DESIGN's public sweep.summary)
 from .frames import best, compare, empty_frame, rescore, worst_pages  # noqa: F401  (re-exported)
 from .grid import Config, Grid, resolve_endpoints
 from .models import output_format
@@ -255,7 +255,8 @@ def sweep_dataframe(pages: list[Page], configs: list[Config], endpoints: dict[st
         if result is not None:
             values = row(result, profile, page.tags, page.ground_truth, page.ground_truth_format)
             values.update(document=page.document, page=page.index + 1, dpi=config.dpi, max_side=config.max_side,
-                          variant=config.variant, gpu=endpoints[config.variant].gpu)
+                          variant=config.variant, gpu=endpoints[config.variant].gpu,
+                          **region_columns(page.layout, result.text, profile, values["output_format"]))
             rows.append(values)
     frame = pd.DataFrame(rows) if rows else empty_frame(profile)
     frame.attrs["profile"] = profile

@@ -132,3 +132,33 @@ def test_region_scoring_tells_reordering_from_misreading(tmp_path):
     assert wrong.region_cer > 0.1 and wrong.reading_order == 1.0  # in order, misread
     dropped = score_regions(page.layout, "A Heading")
     assert dropped.matched == 1 and dropped.region_cer > 0.8
+
+
+def test_a_sweep_reports_region_scores_for_pages_with_regions(local_server, tmp_path):
+    """The reference reads the bottom block first (its ReadingOrder); the engine reads top to bottom: every
+    region read right (region CER ~0) but in the other order (reading order 0)."""
+    from PIL import ImageDraw, ImageFont
+
+    from lighton_lab.frames import summary
+    from lighton_lab.grid import Grid
+    from lighton_lab.store import Store
+    from lighton_lab.sweep import run_sweep
+    from lighton_lab.synth import font_path
+
+    image = Image.new("L", (1000, 500), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(str(font_path()), 40)
+    draw.text((40, 60), "Upper block of plain words", font=font, fill=0)
+    draw.text((40, 360), "Lower block comes first", font=font, fill=0)
+    image.save(tmp_path / "page.png")
+    regions = ('<TextRegion id="top"><TextEquiv><Unicode>Upper block of plain words</Unicode></TextEquiv></TextRegion>'
+               '<TextRegion id="bottom"><TextEquiv><Unicode>Lower block comes first</Unicode></TextEquiv></TextRegion>')
+    order = ('<ReadingOrder><OrderedGroup id="g"><RegionRefIndexed index="0" regionRef="bottom"/>'
+             '<RegionRefIndexed index="1" regionRef="top"/></OrderedGroup></ReadingOrder>')
+    (tmp_path / "page.page.xml").write_text(page_xml("2019-07-15", order, regions), encoding="utf-8")
+    corpus = Corpus.load(tmp_path, strict=True)
+    frame = run_sweep(corpus, Grid(dpi=[200], model=[local_server.models[0]]), local_server,
+                      store=Store(tmp_path / "s.sqlite"), progress=False)
+    (row,) = frame.to_dict("records")
+    assert row["region_cer"] < 0.1 and row["reading_order"] == 0.0
+    assert summary(frame).iloc[0]["reading_order"] == 0.0
