@@ -13,9 +13,13 @@ import threading
 import time
 
 
-def exit_with_parent(poll_s: float = 1.0) -> None:
-    """Start a daemon thread that ends this process once its parent is gone."""
-    parent = os.getppid()
+def exit_with_parent(parent: int | None = None, poll_s: float = 1.0) -> None:
+    """Start a daemon thread that ends this process once its parent is gone.
+
+    Pass the parent's pid as the pool saw it (``initargs=(os.getpid(),)``): a worker still starting up when
+    its parent is killed would otherwise read its new parent (init) as "the parent" and never exit.
+    """
+    parent = parent or os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -215,6 +215,7 @@ def render_pool(workers: int):
     ``if __name__ == "__main__":`` guard would run again there. Such scripts render in threads
     (pdfium under its lock), slower but correct. Notebooks and the CLI use processes.
     """
+    import os
     import sys
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
     from multiprocessing import get_context
@@ -231,4 +232,5 @@ def render_pool(workers: int):
             guarded = False
         if not guarded:
             return ThreadPoolExecutor(workers, thread_name_prefix="render")
-    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent)
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent,
+                               initargs=(os.getpid(),))

@@ -114,7 +114,8 @@ def test_sigkill_midway_then_resume(local_server, sample, tmp_path):
     deadline = time.monotonic() + 10
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(alive(pid) for pid in workers), "render workers outlived their killed sweep"
+    survivors = [(pid, Path(f"/proc/{pid}/cmdline").read_bytes()[:200]) for pid in workers if alive(pid)]
+    assert not survivors, f"render workers outlived their killed sweep: {survivors}"
     killed_count = Store(db).count()
     assert 5 <= killed_count < 12 * 6
     corpus = Corpus.load(sample)

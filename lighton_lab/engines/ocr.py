@@ -33,9 +33,9 @@ class ImageRejected(ValueError):
     """The request's image cannot be decoded or is too large; the message is the 400's."""
 
 
-def init_worker(models: list[str]) -> None:
+def init_worker(models: list[str], parent: int | None = None) -> None:
     """Load every engine the server serves, once per worker process (the pool's initializer)."""
-    exit_with_parent()
+    exit_with_parent(parent)
     for engine in {id(engine_of(m)): engine_of(m) for m in models}.values():
         engine.load()
 

@@ -209,7 +209,7 @@ class LocalServer:
         @asynccontextmanager
         async def lifespan(app):
             self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=init_worker,
-                                            initargs=(self.models,))
+                                            initargs=(self.models, os.getpid()))
             loop = asyncio.get_running_loop()
             # Start every worker now (each loads the engines once): /health is 200 only when all are ready.
             await asyncio.gather(*(loop.run_in_executor(self.pool, _warm) for _ in range(self.workers)))
