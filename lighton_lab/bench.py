@@ -23,7 +23,7 @@ from .client import AsyncOCRClient, RetryPolicy
 from .endpoints import Endpoint
 from .errors import OCRRequestError
 from .procs import run_async
-from .render import render_job, render_pool
+from .render import MAX_SIDE, cap_for, render_job, render_pool
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _s(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f} s"
 
 
-def render_all(pages, dpi: float = 200, max_side: int | None = None, image_format: str = "PNG") -> list[str]:
+def render_all(pages, dpi: float = 200, max_side: int | None = MAX_SIDE, image_format: str = "PNG") -> list[str]:
     """Data URLs for the pages, rendered in worker processes."""
     with render_pool(min(4, max(1, len(pages)))) as pool:
         jobs = [pool.submit(render_job, p, dpi, max_side, image_format) for p in pages]
@@ -138,12 +138,7 @@ def benchmark(endpoint: Endpoint, pages=None, images: list[str] | None = None, p
     inputs per container are a hard cap, ``parallel`` is kept one below its capacity, so every page and
     the poller land on one container and the server's deltas describe the run.
     """
-    from .models import profile_for
-    from .render import MAX_SIDE
-
-    if max_side is None:
-        profile = profile_for(endpoint.model)
-        max_side = profile.longest_edge if profile else MAX_SIDE
+    max_side = cap_for(endpoint.model) if max_side is None else max_side
     if metrics and endpoint.kind == "modal" and endpoint.capacity and parallel + 1 > endpoint.capacity:
         parallel = max(1, endpoint.capacity - 1)
         print(f"parallel lowered to {parallel}: the /metrics poller needs one of the endpoint's "
@@ -229,7 +224,6 @@ def client_capacity(pages, dpi: float = 200, parallel: int = 16, image_format: s
     """Pages/s the client side sustains (render in processes + encode + HTTP + parse) against the local
     server's ``instant`` engine, which decodes nothing and answers at once."""
     from .endpoints import start_local
-    from .render import MAX_SIDE
 
     pages = list(pages)
     with start_local(engines="instant", workers=1, cache_size=0) as endpoint, render_pool(2) as pool:

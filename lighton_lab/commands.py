@@ -58,10 +58,9 @@ def cmd_demo(args) -> None:
     started = time.perf_counter()
     print("1/4 starting the local engine server (RapidOCR, and Tesseract where installed)...")
     with start_local(engines=DEFAULT_ENGINES) as endpoint:
-        corpora = [Corpus.load(sample)] + ([Corpus.load(args.real)] if Path(args.real).is_dir() else [])
-        pages = [p for c in corpora for p in c]
-        print(f"2/4 corpus: {'; '.join(f'{c.root}: {c.describe()}' for c in corpora)}; "
-              f"engines: {', '.join(endpoint.models)}")
+        folders = [sample] + ([Path(args.real)] if Path(args.real).is_dir() else [])
+        pages = Corpus.load(folders)
+        print(f"2/4 corpus {' + '.join(map(str, folders))}: {pages.describe()}; engines: {', '.join(endpoint.models)}")
         grid = Grid(dpi=[100, 150, 200], max_side=[1024, None], model=endpoint.models)
         store = Store(Path(args.out) / "lab.sqlite")
         print(f"3/4 sweeping {len(pages)} pages x {len(grid)} configurations (DPI x cap x engine; store: {store.path})")
@@ -148,15 +147,14 @@ def cmd_ocr(args) -> None:
     from .client import OCRClient
     from .corpus import Corpus
     from .metrics import score
-    from .models import output_format, profile_for
-    from .render import MAX_SIDE, render_page
+    from .models import output_format
+    from .render import cap_for, render_page
 
     corpus = Corpus.load(args.file, strict=True)
     endpoint = _endpoint(args)
     try:
         page = corpus[_pages(str(args.page), len(corpus))[0]]
-        profile = profile_for(endpoint.model)
-        max_side = args.max_side or (profile.longest_edge if profile else MAX_SIDE)
+        max_side = args.max_side or cap_for(endpoint.model)
         image = render_page(page, dpi=args.dpi, max_side=max_side)
         with OCRClient(endpoint) as client:
             result = client.ocr(image, temperature=args.temperature, max_tokens=args.max_tokens, stream=args.stream)
@@ -166,7 +164,7 @@ def cmd_ocr(args) -> None:
             note += ", TRUNCATED at max_tokens (the model may be looping)"
         if page.ground_truth is not None:
             s = score(page.ground_truth, result.text, reference_format=page.ground_truth_format or "text",
-                      hypothesis_format=output_format(endpoint.model, endpoint.kind))
+                      hypothesis_format=output_format(endpoint.kind))
             note += f", CER {s.cer:.4f}, WER {s.wer:.4f}"
         print(note, file=sys.stderr)
     finally:

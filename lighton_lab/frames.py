@@ -37,7 +37,7 @@ def row(result: Result, profile: str = "markdown", tags: tuple = (), reference: 
     """One result as a row; ``reference``/``reference_format`` (the page's, when known) win over the stored ones."""
     reference = result.reference if reference is None else reference
     ref_format = reference_format or result.reference_format or "text"
-    hyp_format = result.output_format or output_format(result.model, result.endpoint)
+    hyp_format = result.output_format or output_format(result.endpoint)
     values = {
         "document": result.document, "page": result.page, "variant": result.variant, "model": result.model,
         "dpi": result.dpi, "effective_dpi": result.effective_dpi, "max_side": result.max_side,
@@ -194,13 +194,13 @@ def compact(table):
             parts.append(f"T={t:g}")
         return " · ".join(p for p in parts if p)
 
-    def rate(value, low=None, high=None) -> str:
+    def shown(value, low=None, high=None) -> str:
         if value is None or value != value:
             return "–"
         return f"{value:.4f} [{low:.4f}, {high:.4f}]" if low is not None and low == low else f"{value:.4f}"
 
     rows = [{"configuration": config(r), "pages": r["pages"],
-             "CER [95% CI]": rate(r["micro_cer"], r.get("cer_low"), r.get("cer_high")), "WER": rate(r["micro_wer"]),
+             "CER [95% CI]": shown(r["micro_cer"], r.get("cer_low"), r.get("cer_high")), "WER": shown(r["micro_wer"]),
              "loops": r["looped"], "truncated": r["truncated"],
              "pages/s": "–" if not r["pages_per_s"] else f"{r['pages_per_s']:.2f}",
              "$/1000 pages": "–" if r.get("usd_per_1000_pages") is None else f"{r['usd_per_1000_pages']:.3f}"}

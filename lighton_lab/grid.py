@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .endpoints import Endpoint
 from .errors import LabError
 from .models import DEFAULT_MODEL, profile_for, resolve_model
-from .render import DEFAULT_DPI, MAX_SIDE
+from .render import DEFAULT_DPI, cap_for
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Grid:
                 request = {k: v for k, v in request.items() if v is not None}
                 if self.image_format != "PNG":
                     request["image_format"] = self.image_format  # other pixels reach the model
-                cap = max_side if max_side is not None else (profile.longest_edge if profile else MAX_SIDE)
+                cap = max_side if max_side is not None else cap_for(model)
                 configs.append(Config(dpi, cap, model, tuple(sorted(request.items()))))
         return sorted(configs, key=lambda c: (c.dpi, self.model.index(c.variant)))  # stable: caps keep their order
 
@@ -91,6 +91,14 @@ class Grid:
 
 def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple, set, range)) else [value]
+
+
+def served_models(endpoints: Endpoint | Mapping[str, Endpoint] | Iterable[Endpoint]) -> list[str]:
+    """The grid model names the endpoints offer: a mapping's keys, else every served model of each endpoint."""
+    if isinstance(endpoints, Mapping):
+        return list(endpoints)
+    pool = [endpoints] if isinstance(endpoints, Endpoint) else list(endpoints)
+    return [m for e in pool for m in (e.models or (e.model,))]
 
 
 def resolve_endpoints(models: Iterable[str], endpoints: Endpoint | Mapping[str, Endpoint] | Iterable[Endpoint]

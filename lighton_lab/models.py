@@ -144,7 +144,7 @@ def profile_for(served_name: str | None) -> Variant | None:
         return None
 
 
-def output_format(model: str | None, endpoint_kind: str | None = None) -> str:
+def output_format(endpoint_kind: str | None) -> str:
     """How an output is written, hence normalised: "text" for the local server's CPU engines (plain lines;
     RapidOCR prints marks like ``**)`` that a Markdown parser would eat), "markdown" for LightOnOCR and other
     vision-language models (Markdown with HTML tables and LaTeX)."""

@@ -92,7 +92,7 @@ def plan_sweep(corpus, grid: Grid, endpoints, store: Store | None = None, render
     store = store if store is not None else Store()
     endpoint_map = resolve_endpoints(grid.model, endpoints)
     configs = grid.configs()
-    renders = {(p.path, p.index, c.dpi, c.max_side): None for p in pages for c in configs}
+    renders: dict[tuple, str | None] = {}
     missing = []
     for page in pages:
         for dpi, cap in {(c.dpi, c.max_side) for c in configs}:

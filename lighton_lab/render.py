@@ -42,6 +42,15 @@ class RenderInfo:
     capped: bool  # True when max_side, not the DPI, decided the size
 
 
+def cap_for(model: str | None) -> int:
+    """The page size a served model expects: its profile's longest edge (1540 or 2048 px), else ``MAX_SIDE``
+    (the local CPU engines have no profile)."""
+    from .models import profile_for
+
+    profile = profile_for(model)
+    return profile.longest_edge if profile else MAX_SIDE
+
+
 def render_page(page: Page, dpi: float = DEFAULT_DPI, max_side: int | None = MAX_SIDE) -> Image.Image:
     """The page as a PIL image (mode ``L`` for grey sources, ``RGB`` otherwise).
 
@@ -137,7 +146,7 @@ def _load_raster(page: Page, dpi: float, max_side: int | None) -> tuple[Image.Im
             image.draft(image.mode, (int(image.width * scale) + 1, int(image.height * scale) + 1))
         image.load()
         image = ImageOps.exif_transpose(image)  # camera JPEGs store rotation as a tag
-    return _to_model_mode(image), native * scale, max(1, round(full_longest * scale))
+    return to_model_mode(image), native * scale, max(1, round(full_longest * scale))
 
 
 def _file_dpi(image: Image.Image) -> float:
@@ -149,7 +158,9 @@ def _file_dpi(image: Image.Image) -> float:
     return value if value >= 1 else ASSUMED_IMAGE_DPI
 
 
-def _to_model_mode(image: Image.Image) -> Image.Image:
+def to_model_mode(image: Image.Image) -> Image.Image:
+    """``L`` for grey sources, else ``RGB`` with transparency composited on white, as vLLM's media loader does
+    (the local server applies the same rule to what it receives)."""
     if image.mode in ("1", "L", "I;16", "I", "F"):
         return image.convert("L")
     if image.mode in ("LA", "RGBA", "PA", "P"):

@@ -217,7 +217,7 @@ class _Sweep:
                       config.max_side, job.get("width"), job.get("height"), config.variant, endpoint.model,
                       config.request, page.ground_truth, error=error, endpoint=endpoint.kind, run_id=self.run_id,
                       started=time.time(), finished=time.time() if error else None,
-                      output_format=output_format(endpoint.model, endpoint.kind),
+                      output_format=output_format(endpoint.kind),
                       reference_format=page.ground_truth_format)
 
     def _save(self, result: Result) -> None:

@@ -20,7 +20,7 @@ from .diff import diff_html
 from .plots import cer_vs_dpi, png, temperature_label
 from .store import Store
 from .frames import compact, from_store, summary
-from .grid import Grid
+from .grid import Grid, served_models
 from .sweep import run_sweep
 
 DPI_CHOICES = (72, 100, 120, 150, 200, 250, 300)
@@ -36,7 +36,7 @@ class SweepPanel(w.VBox):
 
     def __init__(self, corpus: Corpus, endpoints, store: Store | None = None, concurrency: int | None = None):
         self.corpus, self.endpoints, self.store, self.concurrency = corpus, endpoints, store or Store(), concurrency
-        models = _served_models(endpoints)
+        models = served_models(endpoints)
         self.dpi = w.SelectMultiple(options=DPI_CHOICES, value=(100, 150, 200), description="DPI", rows=4)
         self.max_side = w.SelectMultiple(options=CAP_CHOICES, value=(PROFILE,), description="cap (px)", rows=4)
         self.temperature = w.SelectMultiple(options=TEMPERATURE_CHOICES, value=(PROFILE,), description="temperature",
@@ -162,13 +162,6 @@ class SweepPanel(w.VBox):
 def _profile_first(values) -> list:
     """The choices in order, "the model's" first, as the Grid's None."""
     return [None] * (PROFILE in values) + sorted(v for v in values if v != PROFILE)
-
-
-def _served_models(endpoints) -> list[str]:
-    if isinstance(endpoints, dict):
-        return list(endpoints)
-    pool = [endpoints] if hasattr(endpoints, "base_url") else list(endpoints)
-    return [m for e in pool for m in (e.models or [e.model])]
 
 
 class PageViewer(w.VBox):

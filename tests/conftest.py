@@ -64,6 +64,15 @@ def local_server(engines):
     endpoint.stop()
 
 
+def chat_posts(endpoint) -> int:
+    """Chat-completion POSTs the server has answered, from its own /metrics: requests counted where they land."""
+    import httpx
+
+    text = httpx.get(endpoint.base_url + "/metrics").text
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith('lighton_lab_http_requests_total{method="POST",path="/v1/chat/completions"'))
+
+
 def child_pids(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (Linux /proc)."""
     found = []

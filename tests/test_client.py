@@ -13,7 +13,7 @@ from lighton_lab.endpoints import Endpoint, start_local
 from lighton_lab.errors import OCRRequestError
 from lighton_lab.synth import font_path
 
-from conftest import canned_server
+from conftest import canned_server, chat_posts
 
 FAST = RetryPolicy(attempts=8, backoff_s=0.05, max_backoff_s=0.3, budget_s=60)
 
@@ -38,12 +38,6 @@ def _server(**faults):
 def clean():
     with _server() as endpoint:
         yield endpoint
-
-
-def chat_requests(endpoint) -> int:
-    text = httpx.get(endpoint.base_url + "/metrics").text
-    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-               if line.startswith('lighton_lab_http_requests_total{method="POST",path="/v1/chat/completions"'))
 
 
 def test_sync_async_and_stream_agree(clean, page_image):
@@ -72,12 +66,12 @@ def test_truncation_is_flagged(clean, page_image):
 
 
 def test_no_retry_on_400(clean):
-    before = chat_requests(clean)
+    before = chat_posts(clean)
     with pytest.raises(OCRRequestError) as info:
         OCRClient(clean, retry=FAST).ocr(b"this is not an image")
     assert info.value.status == 400
     assert "decode" in str(info.value)
-    assert chat_requests(clean) - before == 1
+    assert chat_posts(clean) - before == 1
 
 
 def test_unknown_model_is_not_retried(clean, page_image):

@@ -1,9 +1,9 @@
 """plan_sweep: the exact number of requests a sweep will send (counted at the server after it ran), and the
 GPU time and dollars by the GPU table, from a stored benchmark or the published figure."""
 
-import httpx
 import pytest
 
+from conftest import chat_posts
 from lighton_lab.corpus import Corpus
 from lighton_lab.endpoints import Endpoint
 from lighton_lab.grid import Grid
@@ -11,12 +11,6 @@ from lighton_lab.models import GPUS
 from lighton_lab.plan import plan_sweep
 from lighton_lab.store import Store
 from lighton_lab.sweep import run_sweep
-
-
-def chat_posts(endpoint) -> int:
-    text = httpx.get(endpoint.base_url + "/metrics").text
-    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-               if line.startswith('lighton_lab_http_requests_total{method="POST",path="/v1/chat/completions"'))
 
 
 def test_the_plan_of_a_half_finished_sweep_is_what_it_sends(local_server, sample, tmp_path):

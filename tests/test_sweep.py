@@ -13,7 +13,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from conftest import HAS_TESSERACT, ROOT, alive, child_pids
+from conftest import HAS_TESSERACT, ROOT, alive, chat_posts, child_pids
 from lighton_lab.corpus import Corpus
 from lighton_lab.endpoints import start_local
 from lighton_lab.errors import LabError
@@ -22,12 +22,6 @@ from lighton_lab.frames import to_parquet
 from lighton_lab.sweep import Grid, best, rescore, run_sweep, summary
 
 needs_tesseract = pytest.mark.skipif(not HAS_TESSERACT, reason="this test sweeps or serves tesseract")
-
-
-def chat_posts(endpoint) -> int:
-    text = httpx.get(endpoint.base_url + "/metrics").text
-    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-               if line.startswith('lighton_lab_http_requests_total{method="POST",path="/v1/chat/completions"'))
 
 
 @needs_tesseract

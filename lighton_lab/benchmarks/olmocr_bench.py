@@ -218,23 +218,17 @@ def run(bench_dir: str | Path, endpoints, grid=None, store=None, outputs_dir: st
     """Sweep the bench's pages (through the store: resumable, never paying twice), write the outputs in
     olmOCR's layout and score each configuration. Returns ``{configuration: BenchScore}``."""
     from ..corpus import Corpus
-    from ..grid import Grid
+    from ..grid import Grid, served_models
     from ..sweep import run_sweep
 
     bench = load(bench_dir)
     corpus = Corpus.load(Path(bench_dir) / "pdfs")
     wanted = {(t.pdf, t.page) for t in bench.tests}
     pages = [p for p in corpus if (p.document, p.index + 1) in wanted]
-    grid = grid or Grid(model=_served(endpoints))
+    grid = grid or Grid(model=served_models(endpoints)[:1])
     frame = run_sweep(pages, grid, endpoints, store=store, progress=progress, name=f"olmOCR-Bench {bench_dir}")
     folders = write_outputs(frame, outputs_dir or Path(bench_dir) / "lighton-lab")
     return {label: score_outputs(bench, folder) for label, folder in folders.items()}
-
-
-def _served(endpoints) -> list[str]:
-    pool = [endpoints] if hasattr(endpoints, "base_url") else list(endpoints.values() if isinstance(endpoints, dict)
-                                                                     else endpoints)
-    return [pool[0].model]
 
 
 # LightOn's published olmOCR-Bench figures for LightOnOCR on the real benchmark (percent of tests passed).

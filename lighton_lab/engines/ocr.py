@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..procs import exit_with_parent
+from ..render import to_model_mode
 from .registry import engine_of
 
 # Pillow refuses images over twice its MAX_IMAGE_PIXELS (DecompressionBombError); vLLM decodes with
@@ -53,14 +54,6 @@ def open_image(image_bytes: bytes) -> Image.Image:
     return image
 
 
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB as the model sees it: transparency composited on white (vLLM's ``convert_image_mode``)."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        return Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
-    return image.convert("RGB")
-
-
 def recognize(model: str, image_bytes: bytes, engine_model: str | None = None) -> Recognition:
     """OCR one encoded image with the engine behind ``model``; runs in a worker process."""
     started = time.perf_counter()
@@ -72,7 +65,7 @@ def recognize(model: str, image_bytes: bytes, engine_model: str | None = None) -
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL.") from None
-    text = engine.recognize(engine_model or model, to_rgb(image))
+    text = engine.recognize(engine_model or model, to_model_mode(image).convert("RGB"))
     return Recognition(text, time.perf_counter() - started, image.width, image.height)
 
 
