@@ -16,7 +16,7 @@ BENCH_PDF ?= data/sample/report.pdf
 BENCH_PAGES ?= 1-3
 BENCH_PARALLEL ?= 64
 
-.PHONY: install test unit notebooks demo bench lab screenshot sample clean need-url \
+.PHONY: install test unit lint format notebooks demo bench lab screenshot sample clean need-url \
         serve serve-32k serve-16k serve-fast deploy deploy-32k deploy-16k health models logs containers \
         test-endpoint benchmark
 
@@ -29,13 +29,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# Everything: lint, every test (slow ones included) and the doctests, then the notebooks through nbmake.
+test: lint
 	$(BIN)/python -m pytest tests lighton_lab --doctest-modules -q
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 	  $(BIN)/python -m pytest --nbmake --nbmake-timeout=$(NOTEBOOK_TIMEOUT) notebooks -q; fi
 
+# The quick loop while editing: no server, subprocess, browser or notebook (tests marked slow are left out).
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q -x
+	$(BIN)/python -m pytest tests lighton_lab --doctest-modules -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/python -m ruff check --fix .
+	$(BIN)/python -m ruff format .
 
 demo: $(STAMP)
 	$(BIN)/lighton-lab demo
@@ -54,7 +64,7 @@ screenshot: $(STAMP)
 	$(BIN)/python scripts/screenshot.py
 
 sample: $(STAMP)
-	$(BIN)/python -m lighton_lab.synth data/sample
+	$(BIN)/python -m lighton_lab.corpus.synth data/sample
 
 # ---- LightOnOCR on Modal (see README, "Serving LightOnOCR on Modal") ----
 serve: $(STAMP)

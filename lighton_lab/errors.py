@@ -11,6 +11,11 @@ class LabError(Exception):
     """Something the user can fix; the message says how."""
 
 
+class UsageError(LabError, ValueError):
+    """An argument the workbench does not take (a DPI of 0, an unknown normalization); the message says
+    which values it takes."""
+
+
 class CorpusError(LabError, ValueError):
     """A document or its ground truth cannot be read: the message names the file (and page) and the fix."""
 

@@ -14,10 +14,10 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .endpoints import Endpoint
-from .errors import LabError
-from .models import DEFAULT_MODEL, profile_for, resolve_model
-from .render import DEFAULT_DPI, cap_for
+from lighton_lab.endpoints.endpoint import Endpoint
+from lighton_lab.errors import LabError, UsageError
+from lighton_lab.models.variants import DEFAULT_MODEL, profile_for, resolve_model
+from lighton_lab.render import DEFAULT_DPI, cap_for
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,34 @@ class Grid:
     [(2048, {'temperature': 0.1, 'top_p': 1.0}), (1540, {'temperature': 0.2, 'top_p': 0.9})]
     """
 
-    def __init__(self, dpi=(DEFAULT_DPI,), temperature=None, model=(DEFAULT_MODEL,), max_side=None, max_tokens=None,
-                 top_p=None, stream: bool = False, image_format: str = "PNG", **params):
+    def __init__(
+        self,
+        dpi=(DEFAULT_DPI,),
+        temperature=None,
+        model=(DEFAULT_MODEL,),
+        max_side=None,
+        max_tokens=None,
+        top_p=None,
+        stream: bool = False,
+        image_format: str = "PNG",
+        **params,
+    ):
         self.dpi = _as_list(dpi)
         self.temperature = _as_list(temperature)
         self.model = [str(m) for m in _as_list(model)]
         self.max_side = _as_list(max_side)
-        self.stream, self.image_format = stream, image_format.upper()  # one spelling in keys and render sources
+        self.stream, self.image_format = (
+            stream,
+            image_format.upper(),
+        )  # one spelling in keys and render sources
         self.params = {"max_tokens": max_tokens, "top_p": top_p, **params}
         if not (self.dpi and self.temperature and self.model and self.max_side):
-            raise ValueError("every axis of a Grid needs at least one value (dpi, temperature, model, max_side)")
+            raise UsageError(
+                "every axis of a Grid needs at least one value (dpi, temperature, model, max_side)"
+            )
         for d in self.dpi:
             if not isinstance(d, (int, float)) or d <= 0:
-                raise ValueError(f"dpi values must be positive numbers, got {d!r}")
+                raise UsageError(f"dpi values must be positive numbers, got {d!r}")
 
     def configs(self) -> list[Config]:
         axes = {k: _as_list(v) for k, v in self.params.items()}
@@ -66,7 +81,8 @@ class Grid:
             profile = profile_for(model)
             defaults = profile.request_defaults() if profile else {}
             for dpi, max_side, temperature, *values in itertools.product(
-                    self.dpi, self.max_side, self.temperature, *axes.values()):
+                self.dpi, self.max_side, self.temperature, *axes.values()
+            ):
                 request = {"temperature": temperature, **dict(zip(axes, values))}
                 request = {k: defaults.get(k) if v is None else v for k, v in request.items()}
                 request.update({k: v for k, v in defaults.items() if k not in request})
@@ -75,15 +91,24 @@ class Grid:
                     request["image_format"] = self.image_format  # other pixels reach the model
                 cap = max_side if max_side is not None else cap_for(model)
                 configs.append(Config(dpi, cap, model, tuple(sorted(request.items()))))
-        return sorted(configs, key=lambda c: (c.dpi, self.model.index(c.variant)))  # stable: caps keep their order
+        return sorted(
+            configs, key=lambda c: (c.dpi, self.model.index(c.variant))
+        )  # stable: caps keep their order
 
     def __len__(self) -> int:
         return len(self.configs())
 
     def to_dict(self) -> dict:
         """The constructor's arguments (``Grid(**grid.to_dict())`` is the same grid)."""
-        return {"dpi": self.dpi, "temperature": self.temperature, "model": self.model, "max_side": self.max_side,
-                "stream": self.stream, "image_format": self.image_format, **self.params}
+        return {
+            "dpi": self.dpi,
+            "temperature": self.temperature,
+            "model": self.model,
+            "max_side": self.max_side,
+            "stream": self.stream,
+            "image_format": self.image_format,
+            **self.params,
+        }
 
     def __repr__(self) -> str:
         return "Grid(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
@@ -101,8 +126,9 @@ def served_models(endpoints: Endpoint | Mapping[str, Endpoint] | Iterable[Endpoi
     return [m for e in pool for m in (e.models or (e.model,))]
 
 
-def resolve_endpoints(models: Iterable[str], endpoints: Endpoint | Mapping[str, Endpoint] | Iterable[Endpoint]
-                      ) -> dict[str, Endpoint]:
+def resolve_endpoints(
+    models: Iterable[str], endpoints: Endpoint | Mapping[str, Endpoint] | Iterable[Endpoint]
+) -> dict[str, Endpoint]:
     """Map each grid model name to the Endpoint that serves it.
 
     Accepts a mapping, one Endpoint (the local server serves several models: each grid model must be
@@ -131,6 +157,8 @@ def resolve_endpoints(models: Iterable[str], endpoints: Endpoint | Mapping[str, 
                 break
         else:
             served = sorted({m for e in pool for m in (e.models or (e.model,))})
-            raise LabError(f"no endpoint serves {name!r}; the endpoints serve: {', '.join(served)}. "
-                           "Start one with start_modal(model=...) or start_local().")
+            raise LabError(
+                f"no endpoint serves {name!r}; the endpoints serve: {', '.join(served)}. "
+                "Start one with start_modal(model=...) or start_local()."
+            )
     return found

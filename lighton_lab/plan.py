@@ -15,12 +15,13 @@ import asyncio
 import os
 from dataclasses import dataclass
 
-from .grid import Grid, resolve_endpoints
-from .models import published_throughput, resolve_gpu
-from .procs import run_async
-from .render import render_job, render_pool
-from .store import Store, result_key
-from .sweep import render_error_key, render_source
+from lighton_lab.grid import Grid, resolve_endpoints
+from lighton_lab.models.gpus import published_throughput, resolve_gpu
+from lighton_lab.procs import run_async
+from lighton_lab.render import render_job, render_pool
+from lighton_lab.store.schema import result_key
+from lighton_lab.store.store import Store
+from lighton_lab.sweep import render_error_key, render_source
 
 
 @dataclass(frozen=True)
@@ -50,15 +51,19 @@ class SweepPlan:
 
     def __str__(self) -> str:
         """The panel's and ``sweep --dry-run``'s "Estimate" line."""
-        text = (f"{self.rows} results: {self.stored} already stored, {self.requests} requests to send"
-                f" ({self.pages} pages x {self.configurations} configurations)")
+        text = (
+            f"{self.rows} results: {self.stored} already stored, {self.requests} requests to send"
+            f" ({self.pages} pages x {self.configurations} configurations)"
+        )
         for e in self.endpoints:
             if e.gpu and e.requests:
                 if e.usd is None:
                     text += f"; {e.model} on {e.gpu}: no throughput known (run `lighton-lab bench --store`)"
                 else:
-                    text += (f"; {e.model} on {e.gpu}: ~{e.gpu_hours * 60:.1f} GPU-min, ~${e.usd:.2f} at "
-                             f"{e.pages_per_s:g} pages/s ({e.throughput_source})")
+                    text += (
+                        f"; {e.model} on {e.gpu}: ~{e.gpu_hours * 60:.1f} GPU-min, ~${e.usd:.2f} at "
+                        f"{e.pages_per_s:g} pages/s ({e.throughput_source})"
+                    )
         return text
 
 
@@ -66,8 +71,11 @@ def stored_throughput(store: Store, model: str, gpu: str) -> tuple[float, str] |
     """The newest ``bench`` run of this served model on this GPU: (pages/s, "bench run N")."""
     for run in store.runs_of("bench"):
         notes, endpoint = run["notes"] or {}, run["endpoints"] or {}
-        if endpoint.get("model") == model and (notes.get("gpu") or endpoint.get("gpu")) == gpu \
-                and notes.get("pages_per_s"):
+        if (
+            endpoint.get("model") == model
+            and (notes.get("gpu") or endpoint.get("gpu")) == gpu
+            and notes.get("pages_per_s")
+        ):
             return float(notes["pages_per_s"]), f"bench run {run['id']}"
     return None
 
@@ -85,8 +93,9 @@ def throughput(store: Store, model: str, gpu: str | None) -> tuple[float | None,
     return (figure.pages_per_s, f"published: {figure.source}") if figure else (None, None)
 
 
-def plan_sweep(corpus, grid: Grid, endpoints, store: Store | None = None, render_workers: int | None = None
-               ) -> SweepPlan:
+def plan_sweep(
+    corpus, grid: Grid, endpoints, store: Store | None = None, render_workers: int | None = None
+) -> SweepPlan:
     """The plan of ``run_sweep(corpus, grid, endpoints, store)`` (see the module docstring)."""
     pages = list(corpus)
     store = store if store is not None else Store()
@@ -103,8 +112,10 @@ def plan_sweep(corpus, grid: Grid, endpoints, store: Store | None = None, render
             if cached is None:
                 missing.append((page, dpi, cap))
             else:
-                renders[page.path, page.index, dpi, cap] = cached["image_hash"]
-    for (page, dpi, cap), image_hash in zip(missing, _render(missing, grid.image_format, store, render_workers)):
+                renders[page.path, page.index, dpi, cap] = cached.image_hash
+    for (page, dpi, cap), image_hash in zip(
+        missing, _render(missing, grid.image_format, store, render_workers)
+    ):
         renders[page.path, page.index, dpi, cap] = image_hash
     keys: dict[str, str] = {}  # key -> variant; identical keys (capped pages) are one request
     rows = []
@@ -112,8 +123,11 @@ def plan_sweep(corpus, grid: Grid, endpoints, store: Store | None = None, render
         for config in configs:
             model = endpoint_map[config.variant].model
             image_hash = renders[page.path, page.index, config.dpi, config.max_side]
-            key = result_key(image_hash, model, config.request) if image_hash else \
-                render_error_key(page, config, model)
+            key = (
+                result_key(image_hash, model, config.request)
+                if image_hash
+                else render_error_key(page, config, model)
+            )
             rows.append(key)
             keys.setdefault(key, config.variant)
     done = store.done(list(keys))
@@ -124,9 +138,12 @@ def plan_sweep(corpus, grid: Grid, endpoints, store: Store | None = None, render
         pages_per_s, source = throughput(store, endpoint.model, endpoint.gpu)
         hours = count / pages_per_s / 3600 if pages_per_s else None
         usd = hours * resolve_gpu(endpoint.gpu).usd_per_hour if hours is not None else None
-        per_endpoint.append(EndpointPlan(endpoint.model, endpoint.gpu, count, pages_per_s, source, hours, usd))
-    return SweepPlan(len(pages), len(configs), len(rows), sum(1 for k in rows if k in done), len(todo),
-                     tuple(per_endpoint))
+        per_endpoint.append(
+            EndpointPlan(endpoint.model, endpoint.gpu, count, pages_per_s, source, hours, usd)
+        )
+    return SweepPlan(
+        len(pages), len(configs), len(rows), sum(1 for k in rows if k in done), len(todo), tuple(per_endpoint)
+    )
 
 
 def _render(jobs, image_format: str, store: Store, workers: int | None) -> list[str | None]:
@@ -137,16 +154,17 @@ def _render(jobs, image_format: str, store: Store, workers: int | None) -> list[
     async def run() -> list[str | None]:
         loop = asyncio.get_running_loop()
         with render_pool(workers or min(os.cpu_count() or 2, 4)) as pool:
-            results = await asyncio.gather(*(loop.run_in_executor(pool, render_job, p, d, c, image_format)
-                                             for p, d, c in jobs), return_exceptions=True)
+            results = await asyncio.gather(
+                *(loop.run_in_executor(pool, render_job, p, d, c, image_format) for p, d, c in jobs),
+                return_exceptions=True,
+            )
         hashes = []
         for (page, dpi, cap), job in zip(jobs, results):
             if isinstance(job, BaseException):
                 hashes.append(None)
                 continue
-            store.put_render(render_source(page, dpi, cap, image_format), job["image_hash"], job["effective_dpi"],
-                             job["width"], job["height"])
-            hashes.append(job["image_hash"])
+            store.put_render(render_source(page, dpi, cap, image_format), job)
+            hashes.append(job.image_hash)
         return hashes
 
     return run_async(run)

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageChops, ImageOps
 
-from .corpus import Page, allow_large_images
-from .errors import RenderError
+from lighton_lab.corpus.corpus import Page, allow_large_images
+from lighton_lab.errors import RenderError
 
 DEFAULT_DPI = 200
 MAX_SIDE = 1540
@@ -45,7 +45,7 @@ class RenderInfo:
 def cap_for(model: str | None) -> int:
     """The page size a served model expects: its profile's longest edge (1540 or 2048 px), else ``MAX_SIDE``
     (the local CPU engines have no profile)."""
-    from .models import profile_for
+    from lighton_lab.models.variants import profile_for
 
     profile = profile_for(model)
     return profile.longest_edge if profile else MAX_SIDE
@@ -177,7 +177,12 @@ def to_data_url(image: Image.Image, format: str = "PNG", quality: int = 95) -> s
     fidelity. PNG uses zlib level 1: the server decodes it once, and level 6 costs 3x the time for
     10% fewer bytes.
     """
-    return "data:" + _mime(format) + ";base64," + base64.b64encode(encode(image, format, quality)).decode("ascii")
+    return (
+        "data:"
+        + _mime(format)
+        + ";base64,"
+        + base64.b64encode(encode(image, format, quality)).decode("ascii")
+    )
 
 
 def encode(image: Image.Image, format: str = "PNG", quality: int = 95) -> bytes:
@@ -196,7 +201,9 @@ def encode(image: Image.Image, format: str = "PNG", quality: int = 95) -> bytes:
 
 def _mime(format: str) -> str:
     fmt = format.upper()
-    return {"PNG": "image/png", "JPEG": "image/jpeg", "JPG": "image/jpeg", "WEBP": "image/webp"}.get(fmt, "image/png")
+    return {"PNG": "image/png", "JPEG": "image/jpeg", "JPG": "image/jpeg", "WEBP": "image/webp"}.get(
+        fmt, "image/png"
+    )
 
 
 def image_hash(image: Image.Image) -> str:
@@ -210,12 +217,29 @@ def image_hash(image: Image.Image) -> str:
 # ---- rendering for requests, in worker processes ---------------------------------------------------
 
 
-def render_job(page: Page, dpi: float, max_side: int | None, image_format: str = "PNG") -> dict:
+@dataclass(frozen=True)
+class RenderedPage:
+    """A page rendered for a request: the pixels' hash (part of the content key), what was really sent
+    (effective DPI, size) and the encoded image. The render cache keeps the same record without ``url``."""
+
+    image_hash: str
+    effective_dpi: float
+    width: int
+    height: int
+    url: str | None = None  # data URL of the encoded image; None when read back from the render cache
+
+
+def render_job(page: Page, dpi: float, max_side: int | None, image_format: str = "PNG") -> RenderedPage:
     """Render, hash the pixels and encode for a request: what a sweep or benchmark needs of one page.
     Runs in a worker process (pdfium is not thread-safe)."""
     image = render_page(page, dpi=dpi, max_side=max_side)
-    return {"image_hash": image_hash(image), "url": to_data_url(image, format=image_format),
-            "effective_dpi": image.info["dpi"][0], "width": image.width, "height": image.height}
+    return RenderedPage(
+        image_hash(image),
+        image.info["dpi"][0],
+        image.width,
+        image.height,
+        to_data_url(image, format=image_format),
+    )
 
 
 def render_pool(workers: int):
@@ -232,7 +256,7 @@ def render_pool(workers: int):
     from multiprocessing import get_context
     from pathlib import Path
 
-    from .procs import exit_with_parent
+    from lighton_lab.procs import exit_with_parent
 
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
@@ -243,5 +267,6 @@ def render_pool(workers: int):
             guarded = False
         if not guarded:
             return ThreadPoolExecutor(workers, thread_name_prefix="render")
-    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent,
-                               initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=exit_with_parent, initargs=(os.getpid(),)
+    )

@@ -24,21 +24,22 @@ import asyncio
 import os
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from .client import AsyncOCRClient, RetryPolicy
-from .corpus import Corpus, Page
-from .endpoints import Endpoint
-from .errors import OCRRequestError, RenderError
-from .frames import region_columns, row, summary  # noqa: F401  (summary: DESIGN's public sweep.summary)
-from .frames import best, compare, empty_frame, rescore, worst_pages  # noqa: F401  (re-exported)
-from .grid import Config, Grid, resolve_endpoints
-from .models import output_format
-from .procs import run_async
-from .render import render_job, render_pool
-from .store import Result, Store, result_key
-
-__all__ = ["Grid", "Config", "run_sweep", "summary", "compare", "best", "rescore", "worst_pages", "sweep_dataframe"]
+from lighton_lab.client.ocr import AsyncOCRClient, RetryPolicy
+from lighton_lab.config import Normalization
+from lighton_lab.corpus.corpus import Corpus, Page
+from lighton_lab.endpoints.endpoint import Endpoint
+from lighton_lab.errors import OCRRequestError, RenderError
+from lighton_lab.frames.rows import empty_frame, region_columns, row
+from lighton_lab.grid import Config, Grid, resolve_endpoints
+from lighton_lab.models.variants import output_format
+from lighton_lab.procs import run_async
+from lighton_lab.render import RenderedPage, render_job, render_pool
+from lighton_lab.scoring.text import resolve_normalization
+from lighton_lab.store.schema import Result, result_key
+from lighton_lab.store.store import Store
 
 RENDER_VERSION = "1"  # bump when rendering changes: cached render hashes are then ignored
 GPU_CONCURRENCY = 64  # an endpoint of unknown capacity: enough to keep a vLLM batch busy
@@ -51,39 +52,85 @@ def default_concurrency(endpoints) -> int:
     for endpoint in endpoints:
         if endpoint.base_url not in seen:
             seen.add(endpoint.base_url)
-            total += endpoint.capacity or (os.cpu_count() or 2 if endpoint.kind == "local" else GPU_CONCURRENCY)
+            total += endpoint.capacity or (
+                os.cpu_count() or 2 if endpoint.kind == "local" else GPU_CONCURRENCY
+            )
     return max(1, total)
 
 
 def render_error_key(page: Page, config: Config, model: str) -> str:
     """Key of the stored error of a page that could not be rendered (there are no pixels to hash)."""
-    return result_key(f"render-error:{page.path}:{page.index}:{config.dpi}:{config.max_side}", model, config.request)
+    return result_key(
+        f"render-error:{page.path}:{page.index}:{config.dpi}:{config.max_side}", model, config.request
+    )
 
 
 def render_source(page: Page, dpi: float, max_side: int | None, image_format: str) -> str:
     stat = Path(page.path).stat()
-    return "|".join(map(str, (Path(page.path).resolve(), stat.st_size, stat.st_mtime_ns, page.index, dpi, max_side,
-                              image_format, RENDER_VERSION)))
+    return "|".join(
+        map(
+            str,
+            (
+                Path(page.path).resolve(),
+                stat.st_size,
+                stat.st_mtime_ns,
+                page.index,
+                dpi,
+                max_side,
+                image_format,
+                RENDER_VERSION,
+            ),
+        )
+    )
 
 
-def run_sweep(corpus: Corpus | list[Page], grid: Grid, endpoints, store: Store | None = None,
-              concurrency: int | None = None, profile: str = "markdown", progress: bool = True,
-              stop: threading.Event | None = None, name: str | None = None, retry: RetryPolicy | None = None,
-              render_workers: int | None = None, on_result=None):
+def run_sweep(
+    corpus: Corpus | list[Page],
+    grid: Grid,
+    endpoints,
+    store: Store | None = None,
+    concurrency: int | None = None,
+    normalization: Normalization = "markdown",
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    name: str | None = None,
+    retry: RetryPolicy | None = None,
+    render_workers: int | None = None,
+    on_result=None,
+    *,
+    profile: str | None = None,
+):
     """Run ``grid`` over the pages and return the DataFrame (see module docstring).
 
-    ``on_result(result)`` is called after each stored result (the widgets' live progress).
+    ``on_result(result)`` is called after each stored result (the widgets' live progress);
+    ``normalization`` is how the rows are scored (``profile=`` is its old, deprecated name).
     """
+    normalization = resolve_normalization(normalization, profile)
     pages = list(corpus)
     endpoint_map = resolve_endpoints(grid.model, endpoints)
     store = store if store is not None else Store()
     concurrency = concurrency or default_concurrency(endpoint_map.values())
     configs = grid.configs()
     run_id = store.start_run(
-        name or f"sweep {time.strftime('%Y-%m-%d %H:%M')}", "sweep", str(getattr(corpus, "root", "pages")),
-        grid.to_dict(), {v: e.info() for v, e in endpoint_map.items()}, _versions())
-    sweep = _Sweep(pages, configs, grid, endpoint_map, store, run_id, concurrency, stop or threading.Event(),
-                   retry, on_result)
+        name or f"sweep {time.strftime('%Y-%m-%d %H:%M')}",
+        "sweep",
+        str(getattr(corpus, "root", "pages")),
+        grid.to_dict(),
+        {v: e.info() for v, e in endpoint_map.items()},
+        _versions(),
+    )
+    sweep = _Sweep(
+        pages,
+        configs,
+        grid,
+        endpoint_map,
+        store,
+        run_id,
+        concurrency,
+        stop or threading.Event(),
+        retry,
+        on_result,
+    )
     status = "stopped"
     try:
         run_async(lambda: sweep.run(progress, render_workers), sweep.stop)
@@ -92,18 +139,32 @@ def run_sweep(corpus: Corpus | list[Page], grid: Grid, endpoints, store: Store |
         status = "interrupted"
         raise
     finally:
-        store.finish_run(run_id, status, {"requests": sweep.sent, "reused": sweep.reused, "seconds": sweep.seconds,
-                                          "concurrency": concurrency})
-    frame = sweep_dataframe(pages, configs, endpoint_map, store, profile, grid.image_format)
-    frame.attrs.update(run_id=run_id, status=status, requests=sweep.sent, reused=sweep.reused, seconds=sweep.seconds,
-                       usd=_gpu_cost(endpoint_map.values(), sweep.seconds))
+        store.finish_run(
+            run_id,
+            status,
+            {
+                "requests": sweep.sent,
+                "reused": sweep.reused,
+                "seconds": sweep.seconds,
+                "concurrency": concurrency,
+            },
+        )
+    frame = plan_rows(pages, configs, endpoint_map, store, normalization, grid.image_format)
+    frame.attrs.update(
+        run_id=run_id,
+        status=status,
+        requests=sweep.sent,
+        reused=sweep.reused,
+        seconds=sweep.seconds,
+        usd=_gpu_cost(endpoint_map.values(), sweep.seconds),
+    )
     return frame
 
 
 def _gpu_cost(endpoints, seconds: float) -> float | None:
     """Dollars for the sweep's wall time at the GPU table's price, one container per GPU endpoint (Modal bills
     each container's lifetime: more containers cost proportionally more); None without a GPU endpoint."""
-    from .models import resolve_gpu
+    from lighton_lab.models.gpus import resolve_gpu
 
     gpus = {e.base_url: e.gpu for e in endpoints if e.gpu}
     if not gpus:
@@ -127,15 +188,22 @@ class _Sweep:
         bar = _progress_bar(len(self.pages) * len(self.configs), progress)
         workers = render_workers or min(os.cpu_count() or 2, 4)
         pool = render_pool(workers)
-        clients = {v: AsyncOCRClient(e, retry=self.retry, image_format=self.grid.image_format)
-                   for v, e in self.endpoints.items()}
+        clients = {
+            v: AsyncOCRClient(e, retry=self.retry, image_format=self.grid.image_format)
+            for v, e in self.endpoints.items()
+        }
         self._requests = asyncio.Semaphore(self.concurrency)
         self._units = asyncio.Semaphore(max(2, self.concurrency))
         self._renders = asyncio.Semaphore(workers * 2)
         self._asked: dict[str, asyncio.Future] = {}  # every key sent by this sweep, answered or not
         try:
-            await asyncio.gather(*(self._unit(page, dpi, cap, cfgs, pool, clients, bar)
-                                   for page in self.pages for (dpi, cap), cfgs in units.items()))
+            await asyncio.gather(
+                *(
+                    self._unit(page, dpi, cap, cfgs, pool, clients, bar)
+                    for page in self.pages
+                    for (dpi, cap), cfgs in units.items()
+                )
+            )
         finally:
             bar.close()
             pool.shutdown(wait=False, cancel_futures=True)
@@ -143,12 +211,12 @@ class _Sweep:
                 await client.aclose()
             self.seconds = time.perf_counter() - started
 
-    async def _render(self, pool, page, dpi, cap) -> dict:
+    async def _render(self, pool, page, dpi, cap) -> RenderedPage:
         async with self._renders:
             job = await asyncio.get_running_loop().run_in_executor(
-                pool, render_job, page, dpi, cap, self.grid.image_format)
-        self.store.put_render(render_source(page, dpi, cap, self.grid.image_format), job["image_hash"],
-                              job["effective_dpi"], job["width"], job["height"])
+                pool, render_job, page, dpi, cap, self.grid.image_format
+            )
+        self.store.put_render(render_source(page, dpi, cap, self.grid.image_format), job)
         return job
 
     async def _unit(self, page, dpi, cap, configs, pool, clients, bar) -> None:
@@ -160,9 +228,11 @@ class _Sweep:
             try:
                 if cached is None:
                     job = await self._render(pool, page, dpi, cap)
-                info = job or dict(cached)
-                keys = {c: result_key(info["image_hash"], self.endpoints[c.variant].model, c.request)
-                        for c in configs}
+                info = job or cached
+                keys = {
+                    c: result_key(info.image_hash, self.endpoints[c.variant].model, c.request)
+                    for c in configs
+                }
                 done = self.store.done(list(keys.values()))
                 todo = [c for c in configs if keys[c] not in done]
                 self.reused += len(configs) - len(todo)
@@ -171,11 +241,20 @@ class _Sweep:
                     job = await self._render(pool, page, dpi, cap)
             except RenderError as exc:
                 for config in configs:
-                    self._save(self._result(page, config, None, render_error_key(
-                        page, config, self.endpoints[config.variant].model), error=str(exc)))
+                    self._save(
+                        self._result(
+                            page,
+                            config,
+                            None,
+                            render_error_key(page, config, self.endpoints[config.variant].model),
+                            error=str(exc),
+                        )
+                    )
                 bar.update(len(configs))
                 return
-            await asyncio.gather(*(self._request(page, c, keys[c], job, clients[c.variant], bar) for c in todo))
+            await asyncio.gather(
+                *(self._request(page, c, keys[c], job, clients[c.variant], bar) for c in todo)
+            )
 
     async def _request(self, page, config, key, job, client, bar) -> None:
         """One request per key per sweep: another configuration with the same pixels (another DPI capped to
@@ -200,25 +279,48 @@ class _Sweep:
             sampling = {k: params.pop(k) for k in ("temperature", "max_tokens", "top_p") if k in params}
             self.sent += 1
             try:
-                answer = await client.ocr(job["url"], stream=self.grid.stream, extra=params or None, **sampling)
-                result.text, result.finish_reason = answer.text, answer.finish_reason
-                result.prompt_tokens, result.completion_tokens = answer.prompt_tokens, answer.completion_tokens
-                result.latency_s, result.ttft_s, result.attempts = answer.latency_s, answer.ttft_s, answer.attempts
+                answer = await client.ocr(job.url, stream=self.grid.stream, extra=params or None, **sampling)
+                result = replace(
+                    result,
+                    text=answer.text,
+                    finish_reason=answer.finish_reason,
+                    prompt_tokens=answer.prompt_tokens,
+                    completion_tokens=answer.completion_tokens,
+                    latency_s=answer.latency_s,
+                    ttft_s=answer.ttft_s,
+                    attempts=answer.attempts,
+                )
             except OCRRequestError as exc:
-                result.error = f"{page.id}: {exc}"
-            result.finished = time.time()
-            self._save(result)
+                result = replace(result, error=f"{page.id}: {exc}")
+            self._save(replace(result, finished=time.time()))
             bar.update(1)
 
-    def _result(self, page: Page, config: Config, job: dict | None, key: str, error: str | None = None) -> Result:
+    def _result(
+        self, page: Page, config: Config, job: RenderedPage | None, key: str, error: str | None = None
+    ) -> Result:
         endpoint = self.endpoints[config.variant]
-        job = job or {}
-        return Result(key, page.document, page.index + 1, job.get("image_hash"), config.dpi, job.get("effective_dpi"),
-                      config.max_side, job.get("width"), job.get("height"), config.variant, endpoint.model,
-                      config.request, page.ground_truth, error=error, endpoint=endpoint.kind, run_id=self.run_id,
-                      started=time.time(), finished=time.time() if error else None,
-                      output_format=output_format(endpoint.kind),
-                      reference_format=page.ground_truth_format)
+        return Result(
+            key=key,
+            document=page.document,
+            page=page.page_number,
+            image_hash=job.image_hash if job else None,
+            dpi=config.dpi,
+            effective_dpi=job.effective_dpi if job else None,
+            max_side=config.max_side,
+            width=job.width if job else None,
+            height=job.height if job else None,
+            variant=config.variant,
+            model=endpoint.model,
+            params=config.request,
+            reference=page.ground_truth,
+            error=error,
+            endpoint=endpoint.kind,
+            run_id=self.run_id,
+            started=time.time(),
+            finished=time.time() if error else None,
+            output_format=output_format(endpoint.kind),
+            reference_format=page.ground_truth_format,
+        )
 
     def _save(self, result: Result) -> None:
         self.store.put(result)
@@ -226,8 +328,14 @@ class _Sweep:
             self.on_result(result)
 
 
-def sweep_dataframe(pages: list[Page], configs: list[Config], endpoints: dict[str, Endpoint], store: Store,
-                    profile: str = "markdown", image_format: str = "PNG"):
+def plan_rows(
+    pages: list[Page],
+    configs: list[Config],
+    endpoints: dict[str, Endpoint],
+    store: Store,
+    normalization: str = "markdown",
+    image_format: str = "PNG",
+):
     """Rows for the (page, configuration) pairs of a sweep that have a stored result, in plan order.
 
     Two configurations can share one stored result: at 150 and 200 DPI a Letter page is capped to the
@@ -243,23 +351,30 @@ def sweep_dataframe(pages: list[Page], configs: list[Config], endpoints: dict[st
             keys = [render_error_key(page, config, model)]
             if (config.dpi, config.max_side) not in sources:
                 sources[config.dpi, config.max_side] = store.render_of(
-                    render_source(page, config.dpi, config.max_side, image_format))
+                    render_source(page, config.dpi, config.max_side, image_format)
+                )
             source = sources[config.dpi, config.max_side]
             if source is not None:
-                keys.insert(0, result_key(source["image_hash"], model, config.request))
+                keys.insert(0, result_key(source.image_hash, model, config.request))
             plan.append((page, config, keys))
     found = store.get_many([k for _, _, keys in plan for k in keys])
     rows = []
     for page, config, keys in plan:
         result = next((found[k] for k in keys if k in found), None)
         if result is not None:
-            values = row(result, profile, page.tags, page.ground_truth, page.ground_truth_format)
-            values.update(document=page.document, page=page.index + 1, dpi=config.dpi, max_side=config.max_side,
-                          variant=config.variant, gpu=endpoints[config.variant].gpu,
-                          **region_columns(page.layout, result.text, profile, values["output_format"]))
+            values = row(result, normalization, page.tags, page.ground_truth, page.ground_truth_format)
+            values.update(
+                document=page.document,
+                page_number=page.page_number,
+                dpi=config.dpi,
+                max_side=config.max_side,
+                variant=config.variant,
+                gpu=endpoints[config.variant].gpu,
+                **region_columns(page.layout, result.text, normalization, values["output_format"]),
+            )
             rows.append(values)
-    frame = pd.DataFrame(rows) if rows else empty_frame(profile)
-    frame.attrs["profile"] = profile
+    frame = pd.DataFrame(rows) if rows else empty_frame(normalization)
+    frame.attrs["normalization"] = normalization
     return frame
 
 

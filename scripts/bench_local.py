@@ -24,16 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from lighton_lab.bench import benchmark, client_capacity
-from lighton_lab.corpus import Corpus
-from lighton_lab.endpoints import start_local
+from lighton_lab.benchmarks.throughput import benchmark, client_capacity
+from lighton_lab.corpus.corpus import Corpus
+from lighton_lab.endpoints.local import start_local
 from lighton_lab.engines.registry import DEFAULT_ENGINES
-from lighton_lab.frames import summary
+from lighton_lab.frames.stats import summary
 from lighton_lab.grid import Grid
-from lighton_lab.metrics import score
-from lighton_lab.models import published_throughput
+from lighton_lab.models.gpus import published_throughput
 from lighton_lab.render import image_hash, render_page, to_data_url
-from lighton_lab.store import Store
+from lighton_lab.scoring.text import score
+from lighton_lab.store.store import Store
 from lighton_lab.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,8 +65,10 @@ def rendering(pages) -> list[tuple]:
 
 def scoring() -> tuple[float, float]:
     rng = random.Random(0)
-    words = [("".join(rng.choice("abcdefghijklmnopqrstuvwxyzéèàü") for _ in range(rng.randint(2, 9))))
-             for _ in range(900)]
+    words = [
+        ("".join(rng.choice("abcdefghijklmnopqrstuvwxyzéèàü") for _ in range(rng.randint(2, 9))))
+        for _ in range(900)
+    ]
     reference = " ".join(words)[:5000]
     noisy = list(reference)
     for i in rng.sample(range(len(noisy)), 150):  # 3% character errors
@@ -81,12 +83,26 @@ def accuracy(endpoint, groups: dict[str, list]) -> list[tuple]:
         for label, pages in groups.items():
             if not pages:
                 continue
-            frame = run_sweep(pages, Grid(dpi=[200], model=endpoint.models), endpoint, store=Store(Path(tmp) / "a.sqlite"),
-                              progress=False)
+            frame = run_sweep(
+                pages,
+                Grid(dpi=[200], model=endpoint.models),
+                endpoint,
+                store=Store(Path(tmp) / "a.sqlite"),
+                progress=False,
+            )
             for _, row in summary(frame).iterrows():
                 latency = frame[frame["variant"] == row["variant"]]["latency_s"].mean()
-                rows.append((label, row["variant"], int(row["pages"]), row["micro_cer"], row["micro_wer"],
-                             row["bow_f1"], latency))
+                rows.append(
+                    (
+                        label,
+                        row["variant"],
+                        int(row["pages"]),
+                        row["micro_cer"],
+                        row["micro_wer"],
+                        row["bow_f1"],
+                        latency,
+                    )
+                )
     return rows
 
 
@@ -95,8 +111,14 @@ def sweep_throughput(pages, levels=(1, 2, 4, 8)) -> list[tuple]:
     with start_local(engines="rapidocr", cache_size=0) as endpoint, tempfile.TemporaryDirectory() as tmp:
         for level in levels:
             started = time.perf_counter()
-            run_sweep(pages, Grid(dpi=[150], model=[endpoint.model]), endpoint, store=Store(Path(tmp) / f"c{level}.sqlite"),
-                      concurrency=level, progress=False)
+            run_sweep(
+                pages,
+                Grid(dpi=[150], model=[endpoint.model]),
+                endpoint,
+                store=Store(Path(tmp) / f"c{level}.sqlite"),
+                concurrency=level,
+                progress=False,
+            )
             seconds = time.perf_counter() - started
             rows.append((level, len(pages), seconds, len(pages) / seconds))
     return rows
@@ -104,8 +126,11 @@ def sweep_throughput(pages, levels=(1, 2, 4, 8)) -> list[tuple]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--realdocs", type=Path, help="a folder of real scans with .gt.txt (default: "
-                        "../shared/realdocs if present, else data/real)")
+    parser.add_argument(
+        "--realdocs",
+        type=Path,
+        help="a folder of real scans with .gt.txt (default: ../shared/realdocs if present, else data/real)",
+    )
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # a long run shows each table as it comes
     cores = os.cpu_count()
@@ -122,19 +147,30 @@ def main(argv: list[str] | None = None) -> None:
     length, ms = scoring()
     print(f"\n2. Scoring a {length}-character page pair (3% errors): {ms:.1f} ms")
 
-    groups = {"clean PDF": sample.filter(tags=["clean"]).pages, "scan-like raster": sample.filter(tags=["scan"]).pages}
+    groups = {
+        "clean PDF": sample.filter(tags=["clean"]).pages,
+        "scan-like raster": sample.filter(tags=["scan"]).pages,
+    }
     if real:
-        groups["real: French typewritten"] = [p for p in real if not p.document.startswith(("bebel", "clauren"))]
+        groups["real: French typewritten"] = [
+            p for p in real if not p.document.startswith(("bebel", "clauren"))
+        ]
         groups["real: German Antiqua"] = real.filter("bebel").pages
         groups["real: German Fraktur"] = real.filter("clauren").pages
-    print("\n3. Local engines at 200 DPI: micro CER / WER (markdown profile), bag-of-words F1 (blind to reading\n"
-          "   order), seconds per page on one worker (the server runs one worker per core)")
+    print(
+        "\n3. Local engines at 200 DPI: micro CER / WER (markdown profile), bag-of-words F1 (blind to reading\n"
+        "   order), seconds per page on one worker (the server runs one worker per core)"
+    )
     with start_local(engines=DEFAULT_ENGINES, cache_size=0) as endpoint:
-        print(f"{'documents':26} {'engine':24} {'pages':>5} {'CER':>7} {'WER':>7} {'BoW F1':>7} {'s/page':>7}")
+        print(
+            f"{'documents':26} {'engine':24} {'pages':>5} {'CER':>7} {'WER':>7} {'BoW F1':>7} {'s/page':>7}"
+        )
         for label, engine, n, cer, wer, f1, latency in accuracy(endpoint, groups):
             print(f"{label:26} {engine:24} {n:>5} {cer:>7.4f} {wer:>7.4f} {f1:>7.3f} {latency:>7.2f}")
         print("\n4. `lighton-lab bench` on data/sample (RapidOCR, 200 DPI, 4 parallel)")
-        result = benchmark(endpoint.with_model(endpoint.models[0]), sample.pages, parallel=4, metrics=True, gpu=None)
+        result = benchmark(
+            endpoint.with_model(endpoint.models[0]), sample.pages, parallel=4, metrics=True, gpu=None
+        )
         print(result.block())
 
     print("\n5. Sweep throughput against the local server (RapidOCR, data/sample at 150 DPI, no cache)")
@@ -144,10 +180,13 @@ def main(argv: list[str] | None = None) -> None:
 
     figures = client_capacity(sample.pages * 20, dpi=200)
     h100 = published_throughput("1b", "H100")
-    print(f"\n6. Client capacity (render + encode + HTTP + parse, instant server on the same {cores} cores): "
-          f"{figures['pages_per_s']:.1f} pages/s at 200 DPI PNG ({figures['pages']} pages in {figures['seconds']:.1f} s); "
-          f"one H100 at {h100.pages_per_s} pages/s (published: {h100.source}), so this machine can feed "
-          f"{figures['pages_per_s'] / h100.pages_per_s:.1f} H100s")
+    print(
+        f"\n6. Client capacity (render + encode + HTTP + parse, instant server on the same {cores} cores): "
+        f"{figures['pages_per_s']:.1f} pages/s at 200 DPI PNG "
+        f"({figures['pages']} pages in {figures['seconds']:.1f} s); "
+        f"one H100 at {h100.pages_per_s} pages/s (published: {h100.source}), so this machine can feed "
+        f"{figures['pages_per_s'] / h100.pages_per_s:.1f} H100s"
+    )
 
 
 if __name__ == "__main__":

@@ -18,15 +18,23 @@ from pathlib import Path
 
 import httpx
 
-from lighton_lab.endpoints import free_port
+from lighton_lab.endpoints.endpoint import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "runs" / "screenshot"
 OUT = ROOT / "docs" / "screenshot-02_sweep.png"
 CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 # Chromium's own background traffic is refused on a closed network: turn it off.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 # JupyterLab settings for a clean first run: widget state saved with the notebook; no "news?" toast and no
@@ -51,11 +59,23 @@ def prepare() -> Path:
 
 def start_lab(folder: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, LIGHTON_LAB_BACKEND="local", JUPYTERLAB_SETTINGS_DIR=str(WORK / "lab-settings"))
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-           "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-           f"--ServerApp.root_dir={folder}", "--LabApp.news_url=None", "--LabApp.check_for_updates_class="
-           "jupyterlab.NeverCheckForUpdate"]
-    process = subprocess.Popen(cmd, env=env, stdout=open(WORK / "lab.log", "wb"), stderr=subprocess.STDOUT)
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        "--ServerApp.disable_check_xsrf=True",
+        f"--ServerApp.root_dir={folder}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    with open(WORK / "lab.log", "wb") as log:  # the child keeps its own handle
+        process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(120):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api", timeout=2).status_code == 200:
@@ -78,16 +98,24 @@ def shoot(port: int) -> None:
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
         try:
-            page.wait_for_selector("text=done:", timeout=int(os.environ.get("SCREENSHOT_WAIT_S", "600")) * 1000)
+            page.wait_for_selector(
+                "text=done:", timeout=int(os.environ.get("SCREENSHOT_WAIT_S", "600")) * 1000
+            )
         except Exception:
             page.screenshot(path=str(WORK / "failed.png"))
-            raise SystemExit(f"the sweep did not finish in the browser; see {WORK / 'failed.png'} and {WORK / 'lab.log'}")
+            raise SystemExit(
+                f"the sweep did not finish in the browser; see {WORK / 'failed.png'} and {WORK / 'lab.log'}"
+            ) from None
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=300_000)
         page.keyboard.press("Control+s")
         time.sleep(2)
-        toasts = page.locator(".Toastify__toast")  # anything that still pops up: the screenshot must not show it
+        toasts = page.locator(
+            ".Toastify__toast"
+        )  # anything that still pops up: the screenshot must not show it
         if toasts.count():
-            raise SystemExit(f"a notification is still shown: {toasts.first.inner_text()!r}; add its setting to SETTINGS")
+            raise SystemExit(
+                f"a notification is still shown: {toasts.first.inner_text()!r}; add its setting to SETTINGS"
+            )
         page.locator(".widget-vbox").first.scroll_into_view_if_needed()
         OUT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(OUT))
@@ -107,8 +135,10 @@ def main() -> None:
         lab.wait(timeout=30)
     saved = json.loads((folder / "02_sweep.ipynb").read_text())
     state = saved.get("metadata", {}).get("widgets", {})
-    print(f"wrote {OUT.relative_to(ROOT)}; notebook saved with widget state for "
-          f"{len(next(iter(state.values()), {}).get('state', {}))} widgets")
+    print(
+        f"wrote {OUT.relative_to(ROOT)}; notebook saved with widget state for "
+        f"{len(next(iter(state.values()), {}).get('state', {}))} widgets"
+    )
 
 
 if __name__ == "__main__":

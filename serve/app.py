@@ -14,8 +14,8 @@
 
 import modal
 
-from lighton_lab.models import TRANSFORMERS_VERSION, VLLM_VERSION
-from lighton_lab.serving import MINUTES, REQUEST_TIMEOUT_MINUTES, STARTUP_TIMEOUT_MINUTES, ServeConfig
+from lighton_lab.models.serving import MINUTES, REQUEST_TIMEOUT_MINUTES, STARTUP_TIMEOUT_MINUTES, ServeConfig
+from lighton_lab.models.variants import TRANSFORMERS_VERSION, VLLM_VERSION
 
 # ## Configuration: MODEL_ID, GPU, GPU_COUNT, PARALLELISM, FAST_BOOT, REQUIRE_PROXY_AUTH, SCALEDOWN_MINUTES,
 # MAX_INPUTS, TARGET_INPUTS, MIN_CONTAINERS, MAX_CONTAINERS, MODEL_REVISION, APP_NAME (see ServeConfig)
@@ -96,8 +96,11 @@ def ensure_weights() -> None:
     volumes=VOLUMES,
 )
 @modal.concurrent(max_inputs=MAX_INPUTS, target_inputs=TARGET_INPUTS)
-@modal.web_server(port=VLLM_PORT, startup_timeout=STARTUP_TIMEOUT_MINUTES * MINUTES,
-                  requires_proxy_auth=CONFIG.require_proxy_auth)
+@modal.web_server(
+    port=VLLM_PORT,
+    startup_timeout=STARTUP_TIMEOUT_MINUTES * MINUTES,
+    requires_proxy_auth=CONFIG.require_proxy_auth,
+)
 def serve():
     import subprocess
 
@@ -120,8 +123,8 @@ def download_weights():
 def smoke_test(timeout_minutes: int = STARTUP_TIMEOUT_MINUTES + 5):
     from PIL import Image, ImageDraw
 
-    from lighton_lab.client import OCRClient
-    from lighton_lab.endpoints import Endpoint, auth_headers, wait_healthy
+    from lighton_lab.client.ocr import OCRClient
+    from lighton_lab.endpoints.endpoint import Endpoint, auth_headers, wait_healthy
 
     url = serve.get_web_url()
     endpoint = Endpoint(url, VARIANT.hf_id, auth_headers(), "modal", GPU_TYPE.name)

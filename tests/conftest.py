@@ -8,17 +8,40 @@ from pathlib import Path
 
 import pytest
 
+from lighton_lab.frames.rows import load_results
+from lighton_lab.store.schema import Result
+from lighton_lab.store.store import Store
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 REALDOCS = ROOT.parent / "shared" / "realdocs"
 HAS_TESSERACT = shutil.which("tesseract") is not None
 
 
+# Fixtures that start the local engine server: a test using one is `slow` (server, subprocess and notebook
+# tests are; `make unit` runs the others). Tests that start servers or subprocesses themselves carry the mark.
+SERVER_FIXTURES = {"local_server", "server", "clean"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Tests never read or write the user's real state or secrets."""
-    for name in ("LIGHTON_LAB_URL", "LIGHTON_LAB_BACKEND", "MODAL_KEY", "MODAL_SECRET", "LIGHTON_LAB_API_KEY",
-                 "OPENAI_API_KEY", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"):
+    for name in (
+        "LIGHTON_LAB_URL",
+        "LIGHTON_LAB_BACKEND",
+        "MODAL_KEY",
+        "MODAL_SECRET",
+        "LIGHTON_LAB_API_KEY",
+        "OPENAI_API_KEY",
+        "MODAL_TOKEN_ID",
+        "MODAL_TOKEN_SECRET",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path_factory.mktemp("modal") / ".modal.toml"))
 
@@ -57,7 +80,7 @@ def engines() -> str:
 @pytest.fixture(scope="session")
 def local_server(engines):
     """One CPU engine server for the whole session (starting one costs ~2 s)."""
-    from lighton_lab.endpoints import start_local
+    from lighton_lab.endpoints.local import start_local
 
     endpoint = start_local(engines=engines, workers=2)
     yield endpoint
@@ -69,8 +92,11 @@ def chat_posts(endpoint) -> int:
     import httpx
 
     text = httpx.get(endpoint.base_url + "/metrics").text
-    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-               if line.startswith('lighton_lab_http_requests_total{method="POST",path="/v1/chat/completions"'))
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith('lighton_lab_http_requests_total{method="POST",path="/v1/chat/completions"')
+    )
 
 
 def child_pids(pid: int) -> list[int]:
@@ -88,7 +114,7 @@ def child_pids(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return False
     return state != "Z"
@@ -132,3 +158,43 @@ class _CannedServer:
 
 
 canned_server = _CannedServer()
+
+
+TEXT = "The quick brown fox jumps over the lazy dog near the river bank on a sunny day."
+
+
+def frame_of(pages: dict[int, dict[int, str]], folder):
+    """{dpi: {page: output}} -> scored frame of one document at two DPIs, through a real store file."""
+    results = [
+        Result(
+            key=f"{dpi}-{page}",
+            document="doc.pdf",
+            page=page,
+            image_hash="h",
+            dpi=dpi,
+            effective_dpi=dpi,
+            max_side=1540,
+            width=10,
+            height=10,
+            variant="engine",
+            model="engine",
+            params={},
+            reference=TEXT,
+            text=text,
+            finish_reason="stop",
+            endpoint="local",
+            latency_s=1.0,
+            started=0.0,
+            finished=1.0,
+        )
+        for dpi, outputs in pages.items()
+        for page, text in outputs.items()
+    ]
+    store = Store(folder / f"frame-{len(list(folder.iterdir()))}.sqlite")
+    for result in results:
+        store.put(result)
+    return load_results(store)
+
+
+def noisy(n: int) -> str:
+    return TEXT[:10] + "x" * n + TEXT[10 + n :]

@@ -6,14 +6,14 @@ import time
 
 import httpx
 import pytest
+from conftest import canned_server, chat_posts
 from PIL import Image, ImageDraw
 
-from lighton_lab.client import AsyncOCRClient, OCRClient, RetryPolicy
-from lighton_lab.endpoints import Endpoint, start_local
+from lighton_lab.client.ocr import AsyncOCRClient, OCRClient, RetryPolicy
+from lighton_lab.corpus.synth import font_path
+from lighton_lab.endpoints.endpoint import Endpoint
+from lighton_lab.endpoints.local import start_local
 from lighton_lab.errors import OCRRequestError
-from lighton_lab.synth import font_path
-
-from conftest import canned_server, chat_posts
 
 FAST = RetryPolicy(attempts=8, backoff_s=0.05, max_backoff_s=0.3, budget_s=60)
 
@@ -79,6 +79,7 @@ def test_unknown_model_is_not_retried(clean, page_image):
         OCRClient(clean.with_model("lightonai/LightOnOCR-1B-1025"), retry=FAST).ocr(page_image)
 
 
+@pytest.mark.slow
 def test_413_explains_the_image_size_rule():
     with start_local(engines="rapidocr", workers=1, max_payload_mb=0.01) as small:
         big = Image.effect_noise((400, 400), 80)
@@ -91,13 +92,18 @@ def _many(endpoint, image, n=4, stream=False, read_timeout=None):
     return [client.ocr(image, stream=stream) for _ in range(n)]
 
 
-@pytest.mark.parametrize("faults", [
-    {"error_rate": 0.5, "error_status": 503, "seed": 1},
-    {"error_rate": 0.5, "error_status": 500, "seed": 2},
-    {"rate_limit_rate": 0.5, "retry_after_s": 0.2, "seed": 3},
-    {"drop_rate": 0.5, "seed": 4},
-    {"malformed_rate": 0.5, "seed": 2},
-], ids=["503", "500", "429", "drop", "malformed"])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "faults",
+    [
+        {"error_rate": 0.5, "error_status": 503, "seed": 1},
+        {"error_rate": 0.5, "error_status": 500, "seed": 2},
+        {"rate_limit_rate": 0.5, "retry_after_s": 0.2, "seed": 3},
+        {"drop_rate": 0.5, "seed": 4},
+        {"malformed_rate": 0.5, "seed": 2},
+    ],
+    ids=["503", "500", "429", "drop", "malformed"],
+)
 def test_retries_ride_through_faults(page_image, faults):
     with _server(**faults) as endpoint:
         results = _many(endpoint, page_image) + _many(endpoint, page_image, stream=True)
@@ -106,6 +112,7 @@ def test_retries_ride_through_faults(page_image, faults):
     assert any(r.attempts > 1 for r in results[4:])
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured(page_image):
     with _server(rate_limit_rate=0.6, retry_after_s=0.5, seed=11) as endpoint:
         started = time.monotonic()
@@ -115,6 +122,7 @@ def test_retry_after_is_honoured(page_image):
     assert time.monotonic() - started >= 0.5 * retries
 
 
+@pytest.mark.slow
 def test_stalled_stream_hits_the_timeout_and_is_retried(page_image):
     with _server(stall_rate=0.5, stall_s=20, seed=6) as endpoint:
         results = _many(endpoint, page_image, n=4, stream=True, read_timeout=1.0)
@@ -122,62 +130,84 @@ def test_stalled_stream_hits_the_timeout_and_is_retried(page_image):
     assert any(r.attempts > 1 for r in results)
 
 
+@pytest.mark.slow
 def test_persistent_malformed_answers_become_a_clear_error(page_image):
-    with _server(malformed_rate=1.0, seed=7) as endpoint:
-        with pytest.raises(OCRRequestError, match="malformed") as info:
-            OCRClient(endpoint, retry=RetryPolicy(attempts=3, backoff_s=0.01)).ocr(page_image)
+    with (
+        _server(malformed_rate=1.0, seed=7) as endpoint,
+        pytest.raises(OCRRequestError, match="malformed") as info,
+    ):
+        OCRClient(endpoint, retry=RetryPolicy(attempts=3, backoff_s=0.01)).ocr(page_image)
     assert info.value.retryable
 
 
+@pytest.mark.slow
 def test_cold_start_connection_refused_then_recovery(page_image):
     endpoint = start_local(engines="rapidocr", workers=1, start_delay=4, wait=False)
     try:
         with pytest.raises(httpx.ConnectError):
             httpx.get(endpoint.base_url + "/health", timeout=1)
-        result = OCRClient(endpoint, retry=RetryPolicy(attempts=30, backoff_s=0.5, max_backoff_s=2, budget_s=120)).ocr(
-            page_image)
+        result = OCRClient(
+            endpoint, retry=RetryPolicy(attempts=30, backoff_s=0.5, max_backoff_s=2, budget_s=120)
+        ).ocr(page_image)
         assert result.attempts > 1
         assert "quick brown fox" in result.text
     finally:
         endpoint.stop()
 
 
+@pytest.mark.slow
 def test_modal_303_redirect_is_followed(page_image):
-    with start_local(engines="rapidocr", workers=1, faults={"redirect_after_s": 0.2}, cache_size=0) as endpoint:
+    with start_local(
+        engines="rapidocr", workers=1, faults={"redirect_after_s": 0.2}, cache_size=0
+    ) as endpoint:
         result = OCRClient(endpoint, retry=FAST).ocr(page_image)
         metrics = httpx.get(endpoint.base_url + "/metrics").text
     assert "quick brown fox" in result.text
     assert 'path="/v1/chat/completions",status="303"' in metrics
 
 
-@pytest.mark.parametrize("body,words", [
-    (b"<html><body>502 Bad Gateway</body></html>", "not a chat completion"),
-    (b'{"id": "x", "object": "chat.completion", "choices": []}', "no choices"),
-    (b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", '
-     b'"choices": [{"index": 0, "message": {"role": "assistant"}, "finish_reason": "stop"}]}', "no content"),
-])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "body,words",
+    [
+        (b"<html><body>502 Bad Gateway</body></html>", "not a chat completion"),
+        (b'{"id": "x", "object": "chat.completion", "choices": []}', "no choices"),
+        (
+            b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", '
+            b'"choices": [{"index": 0, "message": {"role": "assistant"}, "finish_reason": "stop"}]}',
+            "no content",
+        ),
+    ],
+)
 def test_each_malformed_answer_shape_is_named(page_image, body, words):
     """A real HTTP server on loopback answers 200 with each malformed body; the client names what is wrong."""
-    with canned_server(body) as url:
-        with pytest.raises(OCRRequestError, match=words):
-            OCRClient(Endpoint(url, "m"), retry=RetryPolicy(attempts=1)).ocr(page_image)
+    with canned_server(body) as url, pytest.raises(OCRRequestError, match=words):
+        OCRClient(Endpoint(url, "m"), retry=RetryPolicy(attempts=1)).ocr(page_image)
 
 
+@pytest.mark.slow
 def test_an_empty_page_is_a_valid_answer(page_image):
-    body = (b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '
-            b'"message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]}')
+    body = (
+        b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '
+        b'"message": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]}'
+    )
     with canned_server(body) as url:
         result = OCRClient(Endpoint(url, "m"), retry=RetryPolicy(attempts=1)).ocr(page_image)
     assert result.text == "" and result.finish_reason == "stop"
 
 
+@pytest.mark.slow
 def test_profile_defaults_are_sent_and_none_is_not(page_image):
     """LightOnOCR-3 gets its profile (temperature 0.1, top_p 1.0, no max_tokens); a local engine gets nothing."""
-    body = (b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '
-            b'"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}')
+    body = (
+        b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '
+        b'"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}'
+    )
     with canned_server(body) as url:
         OCRClient(Endpoint(url, "lightonai/LightOnOCR-3-4B"), retry=RetryPolicy(attempts=1)).ocr(page_image)
-        OCRClient(Endpoint(url, "rapidocr/ppocr-v6"), retry=RetryPolicy(attempts=1)).ocr(page_image, max_tokens=9)
+        OCRClient(Endpoint(url, "rapidocr/ppocr-v6"), retry=RetryPolicy(attempts=1)).ocr(
+            page_image, max_tokens=9
+        )
         sent = canned_server.requests
     assert {k: sent[0][k] for k in ("temperature", "top_p")} == {"temperature": 0.1, "top_p": 1.0}
     assert "max_tokens" not in sent[0]

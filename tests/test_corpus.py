@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from conftest import make_pdf
 from PIL import Image
 
-from conftest import make_pdf
-from lighton_lab.corpus import Corpus
+from lighton_lab.corpus.corpus import Corpus
 from lighton_lab.errors import CorpusError, LabError
 
 
@@ -20,14 +20,14 @@ def test_sample_corpus_covers_every_format(sample):
     pages_per_pdf = {d: sum(p.document == d for p in corpus) for d in corpus.documents if d.endswith(".pdf")}
     assert max(pages_per_pdf.values()) >= 3
     tiff_pages = [p for p in corpus if p.path.suffix == ".tif"]
-    assert [p.index for p in tiff_pages] == [0, 1]
+    assert [p.page_number for p in tiff_pages] == [1, 2]
     assert corpus.skipped == []
 
 
 def test_pages_know_document_index_and_truth(sample):
     corpus = Corpus.load(sample)
     report = [p for p in corpus if p.document == "report.pdf"]
-    assert [p.index for p in report] == [0, 1, 2]
+    assert [p.page_number for p in report] == [1, 2, 3]
     assert report[1].ground_truth.startswith("Method")
     assert report[1].id == "report.pdf#2"
     assert report[0].reference == "sidecar"
@@ -39,7 +39,7 @@ def test_filter_by_document_and_tags(sample):
     scans = corpus.filter(tags=["scan"])
     assert scans.documents == ["minutes.tif", "scan_letter.png", "scan_receipt.jpg"]
     assert corpus.filter(tags=["fr"]).documents == ["fr_de.pdf"]
-    assert len(corpus.filter(where=lambda p: p.index == 0)) == len(corpus.documents)
+    assert len(corpus.filter(where=lambda p: p.page_number == 1)) == len(corpus.documents)
 
 
 def test_form_feeds_split_pages_and_trailing_one_is_ignored(tmp_path):
@@ -67,7 +67,9 @@ def test_manifest_gives_tags_and_truth(tmp_path):
     (tmp_path / "manifest.jsonl").write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
     corpus = Corpus.load(tmp_path, strict=True)
     assert [(p.ground_truth, p.tags, p.reference) for p in corpus] == [
-        ("one", ("easy",), "manifest"), ("two", ("hard",), "manifest")]
+        ("one", ("easy",), "manifest"),
+        ("two", ("hard",), "manifest"),
+    ]
 
 
 def test_manifest_naming_a_missing_file(tmp_path):

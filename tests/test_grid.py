@@ -2,16 +2,23 @@
 
 import pytest
 
-from lighton_lab.endpoints import Endpoint
+from lighton_lab.endpoints.endpoint import Endpoint
 from lighton_lab.errors import LabError
 from lighton_lab.grid import Grid, resolve_endpoints
-from lighton_lab.models import VARIANTS
+from lighton_lab.models.variants import VARIANTS
 
 # LightOn's lightonocr/models.py and model cards: 1540 px for the Pixtral models (generations 1-2 and
 # 3-1B), 2048 px for 3-0.8B and 3-4B; top_p 0.9 for generations 1-2, 1.0 for 3; temperature 0.2 on the
 # cards, 0.1 for LightOnOCR-3 ("Use temperature 0.1, not greedy"); no max_tokens (LightOn's client sends none).
-PROFILES = {"1b": (1540, 0.2, 0.9), "32k": (1540, 0.2, 0.9), "16k": (1540, 0.2, 0.9), "2-1b": (1540, 0.2, 0.9),
-            "3-1b": (1540, 0.1, 1.0), "3-0.8b": (2048, 0.1, 1.0), "3-4b": (2048, 0.1, 1.0)}
+PROFILES = {
+    "1b": (1540, 0.2, 0.9),
+    "32k": (1540, 0.2, 0.9),
+    "16k": (1540, 0.2, 0.9),
+    "2-1b": (1540, 0.2, 0.9),
+    "3-1b": (1540, 0.1, 1.0),
+    "3-0.8b": (2048, 0.1, 1.0),
+    "3-4b": (2048, 0.1, 1.0),
+}
 
 
 def test_every_variant_has_its_profile_case():
@@ -28,19 +35,35 @@ def test_profile_resolves_into_the_key(model):
 CONFIG_CASES = [
     # (grid arguments, expected [(dpi, cap, variant, request)])
     ({"model": ["rapidocr/ppocr-v6"]}, [(200, 1540, "rapidocr/ppocr-v6", {})]),
-    ({"model": ["3-4b"], "max_side": 1024, "temperature": 0.0},
-     [(200, 1024, "3-4b", {"temperature": 0.0, "top_p": 1.0})]),
-    ({"model": ["1b"], "max_tokens": 4096, "top_p": 0.95},
-     [(200, 1540, "1b", {"max_tokens": 4096, "temperature": 0.2, "top_p": 0.95})]),
-    ({"model": ["1b", "tesseract/eng"], "dpi": [100, 200]},
-     [(100, 1540, "1b", {"temperature": 0.2, "top_p": 0.9}), (100, 1540, "tesseract/eng", {}),
-      (200, 1540, "1b", {"temperature": 0.2, "top_p": 0.9}), (200, 1540, "tesseract/eng", {})]),
-    ({"model": ["rapidocr/ppocr-v6"], "temperature": [0.0, 0.7], "seed": [1, 2]},
-     [(200, 1540, "rapidocr/ppocr-v6", {"temperature": t, "seed": s}) for t in (0.0, 0.7) for s in (1, 2)]),
-    ({"model": ["2-1b"], "image_format": "jpeg"},
-     [(200, 1540, "2-1b", {"temperature": 0.2, "top_p": 0.9, "image_format": "JPEG"})]),
-    ({"model": ["3-0.8b"], "max_side": [1024, 1280, 1540, 2048]},
-     [(200, cap, "3-0.8b", {"temperature": 0.1, "top_p": 1.0}) for cap in (1024, 1280, 1540, 2048)]),
+    (
+        {"model": ["3-4b"], "max_side": 1024, "temperature": 0.0},
+        [(200, 1024, "3-4b", {"temperature": 0.0, "top_p": 1.0})],
+    ),
+    (
+        {"model": ["1b"], "max_tokens": 4096, "top_p": 0.95},
+        [(200, 1540, "1b", {"max_tokens": 4096, "temperature": 0.2, "top_p": 0.95})],
+    ),
+    (
+        {"model": ["1b", "tesseract/eng"], "dpi": [100, 200]},
+        [
+            (100, 1540, "1b", {"temperature": 0.2, "top_p": 0.9}),
+            (100, 1540, "tesseract/eng", {}),
+            (200, 1540, "1b", {"temperature": 0.2, "top_p": 0.9}),
+            (200, 1540, "tesseract/eng", {}),
+        ],
+    ),
+    (
+        {"model": ["rapidocr/ppocr-v6"], "temperature": [0.0, 0.7], "seed": [1, 2]},
+        [(200, 1540, "rapidocr/ppocr-v6", {"temperature": t, "seed": s}) for t in (0.0, 0.7) for s in (1, 2)],
+    ),
+    (
+        {"model": ["2-1b"], "image_format": "jpeg"},
+        [(200, 1540, "2-1b", {"temperature": 0.2, "top_p": 0.9, "image_format": "JPEG"})],
+    ),
+    (
+        {"model": ["3-0.8b"], "max_side": [1024, 1280, 1540, 2048]},
+        [(200, cap, "3-0.8b", {"temperature": 0.1, "top_p": 1.0}) for cap in (1024, 1280, 1540, 2048)],
+    ),
 ]
 
 
@@ -56,27 +79,46 @@ def test_grid_round_trips_through_its_record():
     assert Grid(**grid.to_dict()).configs() == grid.configs()
 
 
-@pytest.mark.parametrize("arguments,message", [
-    ({"dpi": []}, "at least one value"), ({"dpi": [0]}, "positive"), ({"dpi": ["200"]}, "positive"),
-])
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        ({"dpi": []}, "at least one value"),
+        ({"dpi": [0]}, "positive"),
+        ({"dpi": ["200"]}, "positive"),
+    ],
+)
 def test_bad_grids_say_what_is_wrong(arguments, message):
     with pytest.raises(ValueError, match=message):
         Grid(**arguments)
 
 
-LOCAL = Endpoint("http://127.0.0.1:1", "rapidocr/ppocr-v6", kind="local",
-                 models=("rapidocr/ppocr-v6", "tesseract/eng"))
-MODAL_1B = Endpoint("https://a.modal.run", "lightonai/LightOnOCR-1B-1025", kind="modal",
-                    models=("lightonai/LightOnOCR-1B-1025",))
+LOCAL = Endpoint(
+    "http://127.0.0.1:1", "rapidocr/ppocr-v6", kind="local", models=("rapidocr/ppocr-v6", "tesseract/eng")
+)
+MODAL_1B = Endpoint(
+    "https://a.modal.run",
+    "lightonai/LightOnOCR-1B-1025",
+    kind="modal",
+    models=("lightonai/LightOnOCR-1B-1025",),
+)
 MODAL_32K = Endpoint("https://b.modal.run", "lightonai/LightOnOCR-0.9B-32k-1025", kind="modal")
 
 RESOLVE_CASES = [
     # (grid models, endpoints, expected {model: (base_url, served model)})
     (["tesseract/eng"], LOCAL, {"tesseract/eng": ("http://127.0.0.1:1", "tesseract/eng")}),
-    (["1b", "32k"], [MODAL_1B, MODAL_32K], {"1b": ("https://a.modal.run", "lightonai/LightOnOCR-1B-1025"),
-                                            "32k": ("https://b.modal.run", "lightonai/LightOnOCR-0.9B-32k-1025")}),
-    (["lightonai/LightOnOCR-1B-1025"], [LOCAL, MODAL_1B],
-     {"lightonai/LightOnOCR-1B-1025": ("https://a.modal.run", "lightonai/LightOnOCR-1B-1025")}),
+    (
+        ["1b", "32k"],
+        [MODAL_1B, MODAL_32K],
+        {
+            "1b": ("https://a.modal.run", "lightonai/LightOnOCR-1B-1025"),
+            "32k": ("https://b.modal.run", "lightonai/LightOnOCR-0.9B-32k-1025"),
+        },
+    ),
+    (
+        ["lightonai/LightOnOCR-1B-1025"],
+        [LOCAL, MODAL_1B],
+        {"lightonai/LightOnOCR-1B-1025": ("https://a.modal.run", "lightonai/LightOnOCR-1B-1025")},
+    ),
     (["mine"], {"mine": MODAL_32K}, {"mine": ("https://b.modal.run", "lightonai/LightOnOCR-0.9B-32k-1025")}),
 ]
 
@@ -87,10 +129,13 @@ def test_endpoint_resolution(models, endpoints, expected):
     assert {m: (e.base_url, e.model) for m, e in found.items()} == expected
 
 
-@pytest.mark.parametrize("models,endpoints,message", [
-    (["2-1b"], [LOCAL, MODAL_1B], "no endpoint serves '2-1b'"),
-    (["x"], {"y": LOCAL}, "no endpoint for model"),
-])
+@pytest.mark.parametrize(
+    "models,endpoints,message",
+    [
+        (["2-1b"], [LOCAL, MODAL_1B], "no endpoint serves '2-1b'"),
+        (["x"], {"y": LOCAL}, "no endpoint for model"),
+    ],
+)
 def test_unresolvable_models_name_what_is_served(models, endpoints, message):
     with pytest.raises(LabError, match=message):
         resolve_endpoints(models, endpoints)

@@ -4,10 +4,10 @@ order, bad files as clear errors; and region-level scoring that tells reordering
 import pytest
 from PIL import Image
 
-from lighton_lab.corpus import Corpus
+from lighton_lab.corpus.corpus import Corpus
+from lighton_lab.corpus.groundtruth import read_layouts
 from lighton_lab.errors import CorpusError
-from lighton_lab.groundtruth import read_layouts
-from lighton_lab.regions import score_regions
+from lighton_lab.scoring.regions import score_regions
 
 ALTO_V2 = """<?xml version="1.0" encoding="UTF-8"?>
 <alto xmlns="http://www.loc.gov/standards/alto/ns-v2#"><Layout><Page ID="p1" WIDTH="800" HEIGHT="600">
@@ -30,8 +30,10 @@ ALTO_V4_IDNEXT = """<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#"><Layo
 
 
 def page_xml(ns: str, order: str, regions: str) -> str:
-    return (f'<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/{ns}"><Metadata/>'
-            f'<Page imageFilename="x.png" imageWidth="800" imageHeight="600">{order}{regions}</Page></PcGts>')
+    return (
+        f'<PcGts xmlns="http://schema.primaresearch.org/PAGE/gts/pagecontent/{ns}"><Metadata/>'
+        f'<Page imageFilename="x.png" imageWidth="800" imageHeight="600">{order}{regions}</Page></PcGts>'
+    )
 
 
 REGIONS = """
@@ -67,12 +69,21 @@ def write(tmp_path, name: str, text: str, pages: int = 1):
 CASES = [
     ("alto2.alto.xml", ALTO_V2, "Die Frau und der Sozia-\nlismus 1879.\n\nZweiter Absatz"),
     ("alto4.alto.xml", ALTO_V4_IDNEXT, "Seite 3\n\nTitel\n\nText hier."),
-    ("page2013.page.xml", page_xml("2013-07-15", ORDER, REGIONS),
-     "A Heading\n\nFirst body line\nsecond body line\n\npage 7"),
-    ("page2019.page.xml", page_xml("2019-07-15", ORDER, REGIONS),
-     "A Heading\n\nFirst body line\nsecond body line\n\npage 7"),
-    ("page_no_order.page.xml", page_xml("2019-07-15", "", REGIONS),
-     "page 7\n\nA Heading\n\nFirst body line\nsecond body line"),
+    (
+        "page2013.page.xml",
+        page_xml("2013-07-15", ORDER, REGIONS),
+        "A Heading\n\nFirst body line\nsecond body line\n\npage 7",
+    ),
+    (
+        "page2019.page.xml",
+        page_xml("2019-07-15", ORDER, REGIONS),
+        "A Heading\n\nFirst body line\nsecond body line\n\npage 7",
+    ),
+    (
+        "page_no_order.page.xml",
+        page_xml("2019-07-15", "", REGIONS),
+        "page 7\n\nA Heading\n\nFirst body line\nsecond body line",
+    ),
     ("scan.hocr", HOCR, "Hello world,\nsecond line\n\nNext paragraph"),
 ]
 
@@ -139,11 +150,11 @@ def test_a_sweep_reports_region_scores_for_pages_with_regions(local_server, tmp_
     region read right (region CER ~0) but in the other order (reading order 0)."""
     from PIL import ImageDraw, ImageFont
 
-    from lighton_lab.frames import summary
+    from lighton_lab.corpus.synth import font_path
+    from lighton_lab.frames.stats import summary
     from lighton_lab.grid import Grid
-    from lighton_lab.store import Store
+    from lighton_lab.store.store import Store
     from lighton_lab.sweep import run_sweep
-    from lighton_lab.synth import font_path
 
     image = Image.new("L", (1000, 500), 255)
     draw = ImageDraw.Draw(image)
@@ -151,14 +162,23 @@ def test_a_sweep_reports_region_scores_for_pages_with_regions(local_server, tmp_
     draw.text((40, 60), "Upper block of plain words", font=font, fill=0)
     draw.text((40, 360), "Lower block comes first", font=font, fill=0)
     image.save(tmp_path / "page.png")
-    regions = ('<TextRegion id="top"><TextEquiv><Unicode>Upper block of plain words</Unicode></TextEquiv></TextRegion>'
-               '<TextRegion id="bottom"><TextEquiv><Unicode>Lower block comes first</Unicode></TextEquiv></TextRegion>')
-    order = ('<ReadingOrder><OrderedGroup id="g"><RegionRefIndexed index="0" regionRef="bottom"/>'
-             '<RegionRefIndexed index="1" regionRef="top"/></OrderedGroup></ReadingOrder>')
+    regions = (
+        '<TextRegion id="top"><TextEquiv><Unicode>Upper block of plain words</Unicode></TextEquiv></TextRegion>'
+        '<TextRegion id="bottom"><TextEquiv><Unicode>Lower block comes first</Unicode></TextEquiv></TextRegion>'
+    )
+    order = (
+        '<ReadingOrder><OrderedGroup id="g"><RegionRefIndexed index="0" regionRef="bottom"/>'
+        '<RegionRefIndexed index="1" regionRef="top"/></OrderedGroup></ReadingOrder>'
+    )
     (tmp_path / "page.page.xml").write_text(page_xml("2019-07-15", order, regions), encoding="utf-8")
     corpus = Corpus.load(tmp_path, strict=True)
-    frame = run_sweep(corpus, Grid(dpi=[200], model=[local_server.models[0]]), local_server,
-                      store=Store(tmp_path / "s.sqlite"), progress=False)
+    frame = run_sweep(
+        corpus,
+        Grid(dpi=[200], model=[local_server.models[0]]),
+        local_server,
+        store=Store(tmp_path / "s.sqlite"),
+        progress=False,
+    )
     (row,) = frame.to_dict("records")
     assert row["region_cer"] < 0.1 and row["reading_order"] == 0.0
     assert summary(frame).iloc[0]["reading_order"] == 0.0

@@ -5,28 +5,33 @@ import json
 import shutil
 
 import pytest
-
 from conftest import ROOT
 
-pytest.importorskip("olmocr.bench.tests", reason="the olmocr extra is not installed: pip install 'lighton-lab[olmocr]'")
-from lighton_lab.benchmarks import olmocr_bench  # noqa: E402
-from lighton_lab.benchmarks.synth_bench import generate  # noqa: E402
+pytest.importorskip(
+    "olmocr.bench.tests", reason="the olmocr extra is not installed: pip install 'lighton-lab[olmocr]'"
+)
+from lighton_lab.benchmarks import olmocr_bench
+from lighton_lab.benchmarks.synth_bench import generate
 
 SAMPLE = ROOT / "tests" / "fixtures" / "olmocr_sample"
 HAS_CHROMIUM = any(shutil.which(n) for n in olmocr_bench.CHROMIUM_CANDIDATES)
 
 
-@pytest.mark.skipif(not HAS_CHROMIUM, reason="olmOCR's math tests render KaTeX in Chromium: apt-get install chromium")
+@pytest.mark.skipif(
+    not HAS_CHROMIUM, reason="olmOCR's math tests render KaTeX in Chromium: apt-get install chromium"
+)
 def test_pass_rates_equal_olmocr_benchmark_on_its_sample_data():
     expected = json.loads((SAMPLE / "expected_olmocr_0.4.27.json").read_text())
     result = olmocr_bench.score_outputs(SAMPLE, SAMPLE / "olmocr_pipeline")
     assert result.skipped == [] and result.missing == []
-    assert {i: (t["passed"], t["score"]) for i, t in result.tests.items()} == \
-        {i: (t["passed"], t["score"]) for i, t in expected["tests"].items()}
+    assert {i: (t["passed"], t["score"]) for i, t in result.tests.items()} == {
+        i: (t["passed"], t["score"]) for i, t in expected["tests"].items()
+    }
     assert result.categories == pytest.approx(expected["categories"], abs=1e-12)
     assert result.overall == pytest.approx(expected["overall"], abs=1e-12)  # 93.6%, as olmOCR prints
     assert result.overall_without_headers_footers == pytest.approx(
-        (expected["categories"]["dataset"] + expected["categories"]["baseline"]) / 2)
+        (expected["categories"]["dataset"] + expected["categories"]["baseline"]) / 2
+    )
     assert result.ci[0] <= result.overall <= result.ci[1]
 
 
@@ -39,13 +44,28 @@ def test_a_missing_page_fails_its_tests_and_is_reported(tmp_path):
     assert not any(t["passed"] for i, t in result.tests.items() if i.startswith("earnings"))
 
 
+@pytest.mark.slow
 def test_the_cli_writes_olmocr_style_json(tmp_path):
     import subprocess
     import sys
 
     out = tmp_path / "scores.json"
-    subprocess.run([sys.executable, "-m", "lighton_lab.cli", "olmocr-bench", "score", str(SAMPLE),
-                    str(SAMPLE / "olmocr_pipeline"), "--json", str(out)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lighton_lab.cli",
+            "olmocr-bench",
+            "score",
+            str(SAMPLE),
+            str(SAMPLE / "olmocr_pipeline"),
+            "--json",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     data = json.loads(out.read_text())
     assert set(data) >= {"overall", "ci", "categories", "tests"}
     assert set(data["categories"]) == {"dataset", "headers_footers", "baseline"}
@@ -54,22 +74,37 @@ def test_the_cli_writes_olmocr_style_json(tmp_path):
 
 def test_the_generated_bench_runs_through_the_store_and_resumes(local_server, tmp_path):
     from lighton_lab.grid import Grid
-    from lighton_lab.store import Store
+    from lighton_lab.store.store import Store
 
     bench = generate(tmp_path / "bench")
-    assert (ROOT / "data" / "olmocr_bench" / "table_tests.jsonl").read_text() == \
-        (bench / "table_tests.jsonl").read_text()  # the committed folder is what the generator writes
+    assert (ROOT / "data" / "olmocr_bench" / "table_tests.jsonl").read_text() == (
+        bench / "table_tests.jsonl"
+    ).read_text()  # the committed folder is what the generator writes
     store = Store(tmp_path / "bench.sqlite")
     grid = Grid(dpi=[200], max_side=[1024, 1540], model=[local_server.models[0]])
-    results = olmocr_bench.run(bench, local_server, grid, store, tmp_path / "outputs", progress=False)
+    results = olmocr_bench.run_olmocr_bench(
+        bench, local_server, grid, store, tmp_path / "outputs", progress=False
+    )
     assert len(results) == 2  # one candidate folder per cap
     for result in results.values():
-        assert set(result.categories) == {"long_tiny_text", "headers_footers", "multi_column", "table_tests",
-                                          "arxiv_math", "baseline"}
-        assert {t["type"] for t in result.tests.values()} == {"present", "absent", "order", "table", "math",
-                                                              "baseline"}
+        assert set(result.categories) == {
+            "long_tiny_text",
+            "headers_footers",
+            "multi_column",
+            "table_tests",
+            "arxiv_math",
+            "baseline",
+        }
+        assert {t["type"] for t in result.tests.values()} == {
+            "present",
+            "absent",
+            "order",
+            "table",
+            "math",
+            "baseline",
+        }
         assert result.tests["report_title"]["passed"]  # a CPU engine reads a clean title
         assert result.missing == []
     count = store.count()
-    olmocr_bench.run(bench, local_server, grid, store, tmp_path / "outputs", progress=False)
+    olmocr_bench.run_olmocr_bench(bench, local_server, grid, store, tmp_path / "outputs", progress=False)
     assert store.count() == count  # the second run asked nothing new

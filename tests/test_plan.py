@@ -2,14 +2,14 @@
 GPU time and dollars by the GPU table, from a stored benchmark or the published figure."""
 
 import pytest
-
 from conftest import chat_posts
-from lighton_lab.corpus import Corpus
-from lighton_lab.endpoints import Endpoint
+
+from lighton_lab.corpus.corpus import Corpus
+from lighton_lab.endpoints.endpoint import Endpoint
 from lighton_lab.grid import Grid
-from lighton_lab.models import GPUS
+from lighton_lab.models.gpus import GPUS
 from lighton_lab.plan import plan_sweep
-from lighton_lab.store import Store
+from lighton_lab.store.store import Store
 from lighton_lab.sweep import run_sweep
 
 
@@ -28,10 +28,16 @@ def test_the_plan_of_a_half_finished_sweep_is_what_it_sends(local_server, sample
     assert plan_sweep(corpus, grid, local_server, store).requests == 0
 
 
+@pytest.mark.slow
 def test_dollars_for_an_h100_follow_the_gpu_table(sample, tmp_path):
     corpus = Corpus.load(sample).filter("report.pdf")  # 3 pages
-    h100 = Endpoint("https://acme--lightonocr-1b-serve.modal.run", "lightonai/LightOnOCR-1B-1025", kind="modal",
-                    gpu="H100", models=("lightonai/LightOnOCR-1B-1025",))
+    h100 = Endpoint(
+        "https://acme--lightonocr-1b-serve.modal.run",
+        "lightonai/LightOnOCR-1B-1025",
+        kind="modal",
+        gpu="H100",
+        models=("lightonai/LightOnOCR-1B-1025",),
+    )
     store = Store(tmp_path / "h100.sqlite")
     plan = plan_sweep(corpus, Grid(dpi=[200], model=["1b"]), h100, store)  # nothing is sent to the endpoint
     (estimate,) = plan.endpoints

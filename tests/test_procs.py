@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, alive, child_pids
 
 SCRIPT = """
@@ -23,6 +22,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
 def test_workers_killed_parent_during_their_start_up_exit(tmp_path):
     script = tmp_path / "pool.py"

@@ -4,10 +4,10 @@ import base64
 import io
 
 import pytest
+from conftest import make_pdf
 from PIL import Image
 
-from conftest import make_pdf
-from lighton_lab.corpus import Corpus, Page
+from lighton_lab.corpus.corpus import Corpus, Page
 from lighton_lab.errors import RenderError
 from lighton_lab.render import image_hash, render_info, render_page, to_data_url
 
@@ -95,14 +95,14 @@ def test_hash_is_stable_and_content_sensitive(sample):
 
 
 def test_bad_page_names_file_and_page(tmp_path):
-    page = Page("ghost.pdf", 0, tmp_path / "ghost.pdf", "pdf")
+    page = Page(document="ghost.pdf", page_number=1, path=tmp_path / "ghost.pdf", kind="pdf")
     (tmp_path / "ghost.pdf").write_bytes(b"%PDF-1.4 nonsense")
     with pytest.raises(RenderError, match="ghost.pdf#1"):
         render_page(page)
 
 
 def test_bad_arguments():
-    page = Page("x.png", 0, __import__("pathlib").Path("x.png"), "image")
+    page = Page(document="x.png", page_number=1, path=__import__("pathlib").Path("x.png"), kind="image")
     with pytest.raises(RenderError, match="dpi"):
         render_page(page, dpi=0)
 

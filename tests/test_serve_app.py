@@ -7,12 +7,14 @@ import json
 import shlex
 
 import pytest
-
 from conftest import ROOT
-from lighton_lab.endpoints import find_app_id, find_web_url, modal_env, start_modal, start_vllm
-from lighton_lab.errors import EndpointError, ModelError
-from lighton_lab.models import GPUS, VARIANTS, resolve_gpu, resolve_model
-from lighton_lab.serving import ServeConfig
+
+from lighton_lab.endpoints.modal_serve import modal_env
+from lighton_lab.endpoints.vllm_serve import start_vllm
+from lighton_lab.errors import ModelError
+from lighton_lab.models.gpus import GPUS, resolve_gpu
+from lighton_lab.models.serving import ServeConfig
+from lighton_lab.models.variants import resolve_model
 
 APP = ROOT / "serve" / "app.py"
 _count = itertools.count()
@@ -37,17 +39,28 @@ def recorded(app) -> dict:
     load = original._load
     cells = dict(zip(load.__code__.co_freevars, (c.cell_contents for c in load.__closure__)))
     webhook = original._webhook_config
-    return {"timeout": cells["timeout"], "startup_timeout": cells["startup_timeout"],
-            "max_inputs": cells["max_concurrent_inputs"], "target_inputs": cells["target_concurrent_inputs_int"],
-            "min_containers": cells["min_containers"], "max_containers": cells["max_containers"],
-            "scaledown_window": cells["scaledown_window"], "web_server_port": webhook.web_server_port,
-            "web_server_startup_timeout": webhook.web_server_startup_timeout,
-            "requires_proxy_auth": bool(webhook.requires_proxy_auth)}
+    return {
+        "timeout": cells["timeout"],
+        "startup_timeout": cells["startup_timeout"],
+        "max_inputs": cells["max_concurrent_inputs"],
+        "target_inputs": cells["target_concurrent_inputs_int"],
+        "min_containers": cells["min_containers"],
+        "max_containers": cells["max_containers"],
+        "scaledown_window": cells["scaledown_window"],
+        "web_server_port": webhook.web_server_port,
+        "web_server_startup_timeout": webhook.web_server_startup_timeout,
+        "requires_proxy_auth": bool(webhook.requires_proxy_auth),
+    }
 
 
 CASES = [
-    ("1b", "A100-40GB", False), ("32k", "H100", True), ("16k", "L4", False), ("2-1b", "L40S", True),
-    ("3-1b", "H200", False), ("3-0.8b", "B200", True), ("lightonai/LightOnOCR-0.9B-32k-1025", "A10", False),
+    ("1b", "A100-40GB", False),
+    ("32k", "H100", True),
+    ("16k", "L4", False),
+    ("2-1b", "L40S", True),
+    ("3-1b", "H200", False),
+    ("3-0.8b", "B200", True),
+    ("lightonai/LightOnOCR-0.9B-32k-1025", "A10", False),
 ]
 
 
@@ -62,12 +75,16 @@ def test_app_configuration_per_variant(monkeypatch, model, gpu, fast_boot):
     modal_sees = recorded(app)
     assert modal_sees["max_inputs"] == card.max_num_seqs  # what one vLLM replica batches: the GPU is filled
     assert modal_sees["target_inputs"] < modal_sees["max_inputs"]
-    assert modal_sees["startup_timeout"] > modal_sees["timeout"]  # the boot no longer shares the request timeout
+    assert (
+        modal_sees["startup_timeout"] > modal_sees["timeout"]
+    )  # the boot no longer shares the request timeout
     assert modal_sees["web_server_startup_timeout"] == modal_sees["startup_timeout"] == 20 * 60
     assert modal_sees["scaledown_window"] == 15 * 60 and not modal_sees["requires_proxy_auth"]
     assert app.IMAGE_ENV["MODEL_ID"] == variant.hf_id  # baked into the image: the container sees it too
     assert app.IMAGE_ENV["FLASHINFER_CUDA_ARCH_LIST"] == card.cuda_arch
-    assert app.IMAGE_ENV["FLASHINFER_WORKSPACE_BASE"].startswith("/root/.cache/vllm/")  # JIT cache on the volume
+    assert app.IMAGE_ENV["FLASHINFER_WORKSPACE_BASE"].startswith(
+        "/root/.cache/vllm/"
+    )  # JIT cache on the volume
     assert "TORCH_CUDA_ARCH_LIST" not in app.IMAGE_ENV  # does nothing for a prebuilt vLLM 0.30 wheel
     assert app.IMAGE_ENV["HF_XET_HIGH_PERFORMANCE"] == "1"
     assert app.CUDA_IMAGE.startswith("nvidia/cuda:13.")  # the vllm 0.30.0 wheel is a CUDA 13 build
@@ -104,12 +121,22 @@ def test_exact_argv_of_the_default(monkeypatch):
     assert shlex.join(app.command()) == (
         "vllm serve lightonai/LightOnOCR-1B-1025 --host 0.0.0.0 --port 8000 "
         "--limit-mm-per-prompt '{\"image\": 1}' --mm-processor-cache-gb 0 --no-enable-prefix-caching "
-        "--max-num-seqs 64")
+        "--max-num-seqs 64"
+    )
 
 
 def test_several_gpus_proxy_auth_and_limits(monkeypatch):
-    app = load_app(monkeypatch, MODEL_ID="2-1b", GPU="H100", GPU_COUNT=2, REQUIRE_PROXY_AUTH=1,
-                   SCALEDOWN_MINUTES=5, MAX_INPUTS=200, MIN_CONTAINERS=1, MAX_CONTAINERS=4)
+    app = load_app(
+        monkeypatch,
+        MODEL_ID="2-1b",
+        GPU="H100",
+        GPU_COUNT=2,
+        REQUIRE_PROXY_AUTH=1,
+        SCALEDOWN_MINUTES=5,
+        MAX_INPUTS=200,
+        MIN_CONTAINERS=1,
+        MAX_CONTAINERS=4,
+    )
     assert app.serve._spec_.gpus == "H100:2"
     modal_sees = recorded(app)
     assert modal_sees["requires_proxy_auth"] and modal_sees["scaledown_window"] == 5 * 60
@@ -141,6 +168,12 @@ def test_unknown_names_fail_at_import_with_the_known_ones(monkeypatch):
         load_app(monkeypatch, GPU="RTX9090")
 
 
+# ---- model registry --------------------------------------------------------------------------------
+
+
+# ---- modal serve / deploy output -------------------------------------------------------------------
+
+
 def test_modal_env_sets_every_key_and_ignores_the_shell(monkeypatch):
     shell = {"APP_NAME": "stray", "MODEL_REVISION": "for-another-model", "GPU_COUNT": "3", "PATH": "/usr/bin"}
     env = modal_env(ServeConfig(model="16k", gpu="L4", fast_boot=True), base=shell)
@@ -149,78 +182,3 @@ def test_modal_env_sets_every_key_and_ignores_the_shell(monkeypatch):
     app = load_app(monkeypatch, **{k: v for k, v in env.items() if k in ServeConfig.ENV.values()})
     assert app.VARIANT.short_name == "16k" and app.CONFIG.fast_boot and app.GPU_TYPE.name == "L4"
     assert app.APP_NAME == "lightonocr-16k"
-
-
-# ---- model registry --------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("name,hf_id", [
-    ("1b", "lightonai/LightOnOCR-1B-1025"), (None, "lightonai/LightOnOCR-1B-1025"),
-    ("32k", "lightonai/LightOnOCR-0.9B-32k-1025"), ("16K", "lightonai/LightOnOCR-0.9B-16k-1025"),
-    ("LightOnOCR-1B-32k", "lightonai/LightOnOCR-0.9B-32k-1025"),
-    ("lightonai/LightOnOCR-1B-16k", "lightonai/LightOnOCR-0.9B-16k-1025"),
-    ("2-1b", "lightonai/LightOnOCR-2-1B"), ("lightonai/LightOnOCR-2-1B", "lightonai/LightOnOCR-2-1B"),
-    ("3-1b", "lightonai/LightOnOCR-3-1B"), ("me/LightOnOCR-2-1B-finetuned", "me/LightOnOCR-2-1B-finetuned"),
-])
-def test_resolve_model(name, hf_id):
-    assert resolve_model(name).hf_id == hf_id
-
-
-def test_registry_facts():
-    assert resolve_model("1b").vocab_size > 150_000
-    assert resolve_model("32k").vocab_size < resolve_model("1b").vocab_size
-    assert resolve_model("3-0.8b").longest_edge == 2048 and resolve_model("3-1b").longest_edge == 1540
-    assert resolve_model("me/LightOnOCR-2-1B-ft").generation == 2
-    assert {"T4", "L4", "A10", "L40S", "A100-40GB", "A100-80GB", "H100", "H200", "B200"} == set(GPUS)
-    assert len({v.app_name for v in VARIANTS.values()}) == len(VARIANTS)
-
-
-# ---- modal serve / deploy output -------------------------------------------------------------------
-
-SERVE_1X = """\x1b[32m✓\x1b[0m Initialized. \x1b[2mView run at \x1b[4mhttps://modal.com/apps/acme/main/ap-3bQnQ0cG8cZqzJ2\x1b[0m
-\x1b[32m✓\x1b[0m Created objects.
-\x1b[38;5;244m├── \x1b[0m🔨 Created mount /home/me/lighton-lab/serve/app.py
-\x1b[38;5;244m└── \x1b[0m🔨 Created web function \x1b[32mserve\x1b[0m
-    \x1b]8;id=1;https://acme--lightonocr-1b-serve-dev.modal.run\x1b\\\x1b[2;4mhttps://acme--lightonocr-1b-serve-dev.modal.run\x1b[0m\x1b]8;;\x1b\\ \x1b[33m(unauthenticated)\x1b[0m
-⚡️ Serving... hit Ctrl-C to stop!
-"""
-SERVE_06X = """✓ Initialized. View run at https://modal.com/apps/ap-xyz
-✓ Created objects.
-├── 🔨 Created mount /root/serve/app.py
-└── 🔨 Created web function serve => https://acme--lightonocr-32k-serve-dev.modal.run
-⚡️ Serving... hit Ctrl-C to stop!
-"""
-DEPLOY = """✓ Created objects.
-├── 🔨 Created mount /root/serve/app.py
-└── 🔨 Created web function serve
-    https://acme-prod--lightonocr-2-1b-serve.modal.run 🔑
-✓ App deployed in 3.214s! 🎉
-
-View Deployment: https://modal.com/apps/acme-prod/main/deployed/lightonocr-2-1b
-"""
-OLD = "✓ Created objects.\n└── 🔨 Created serve => https://acme--lightonocr-16k-serve.modal.run\n"
-
-
-@pytest.mark.parametrize("output,url", [
-    (SERVE_1X, "https://acme--lightonocr-1b-serve-dev.modal.run"),
-    (SERVE_06X, "https://acme--lightonocr-32k-serve-dev.modal.run"),
-    (DEPLOY, "https://acme-prod--lightonocr-2-1b-serve.modal.run"),
-    (OLD, "https://acme--lightonocr-16k-serve.modal.run"),
-    ("✓ Initialized. View run at https://modal.com/apps/ap-1\n", None),
-])
-def test_find_web_url(output, url):
-    assert find_web_url(output) == url
-
-
-def test_find_app_id():
-    line = "\x1b[32m✓\x1b[0m Initialized. View run at https://modal.com/apps/acme/main/ap-AbCdEfGhIjKlMnOpQrStUv\n"
-    assert find_app_id(line) == "ap-AbCdEfGhIjKlMnOpQrStUv"
-    assert find_app_id("View Deployment: https://modal.com/apps/acme/main/deployed/lightonocr-1b") is None
-
-
-def test_start_modal_without_a_token_fails_fast_with_the_fix():
-    import time
-
-    started = time.monotonic()
-    with pytest.raises(EndpointError, match="modal token new"):
-        start_modal(model="32k", gpu="L4", show_log=False)
-    assert time.monotonic() - started < 30

@@ -1,6 +1,7 @@
 """Sweeps against the real local server with a real SQLite store: row counts, zero-request reruns counted
 at the server's /metrics, resume after SIGKILL, faults that change nothing, and re-scoring."""
 
+import json
 import os
 import signal
 import sqlite3
@@ -12,14 +13,16 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-
 from conftest import HAS_TESSERACT, ROOT, alive, chat_posts, child_pids
-from lighton_lab.corpus import Corpus
-from lighton_lab.endpoints import start_local
+
+from lighton_lab.corpus.corpus import Corpus
+from lighton_lab.endpoints.local import start_local
 from lighton_lab.errors import LabError
-from lighton_lab.store import Store
-from lighton_lab.frames import to_parquet
-from lighton_lab.sweep import Grid, best, rescore, run_sweep, summary
+from lighton_lab.frames.rows import load_results, rescore
+from lighton_lab.frames.stats import best, summary
+from lighton_lab.grid import Grid
+from lighton_lab.store.store import Store
+from lighton_lab.sweep import run_sweep
 
 needs_tesseract = pytest.mark.skipif(not HAS_TESSERACT, reason="this test sweeps or serves tesseract")
 
@@ -51,30 +54,35 @@ def test_full_grid_rows_and_a_rerun_that_sends_nothing(local_server, sample, tmp
 
 def test_rescoring_needs_no_requests(local_server, sample, tmp_path):
     corpus = Corpus.load(sample).filter("table.pdf")
-    frame = run_sweep(corpus, Grid(dpi=[150], model=[local_server.model]), local_server,
-                      store=Store(tmp_path / "s.sqlite"), progress=False)
+    frame = run_sweep(
+        corpus,
+        Grid(dpi=[150], model=[local_server.model]),
+        local_server,
+        store=Store(tmp_path / "s.sqlite"),
+        progress=False,
+    )
     before = chat_posts(local_server)
     exact = rescore(frame, "exact")
     assert chat_posts(local_server) == before
     assert exact["cer"].iloc[0] > frame["cer"].iloc[0]  # markdown pipes count as errors in 'exact'
-    store = Store(tmp_path / "s.sqlite")
-    parquet = pd.read_parquet(to_parquet(store, tmp_path / "s.parquet"))
+    frame.to_parquet(tmp_path / "sweep.parquet")  # a sweep's frame writes as it is
+    stored = load_results(Store(tmp_path / "s.sqlite"))  # the one way from a store to a frame
+    stored.to_parquet(tmp_path / "s.parquet")
+    parquet = pd.read_parquet(tmp_path / "s.parquet")
     assert list(parquet["text"]) == list(frame["text"]) and parquet["cer"].notna().all()
-    raw = pd.read_parquet(store.to_parquet(tmp_path / "raw.parquet"))  # the stored columns, as stored
-    assert list(raw["text"]) == list(frame["text"]) and "cer" not in raw
+    assert list(pd.read_parquet(tmp_path / "sweep.parquet")["cer"]) == list(frame["cer"])
 
 
 def test_unknown_grid_model_says_what_is_served(local_server, sample):
     with pytest.raises(LabError, match="rapidocr/ppocr-v6"):
-        run_sweep(Corpus.load(sample), Grid(model=["lightonai/LightOnOCR-1B-1025"]), local_server, progress=False)
+        run_sweep(
+            Corpus.load(sample), Grid(model=["lightonai/LightOnOCR-1B-1025"]), local_server, progress=False
+        )
 
 
 KILL_SCRIPT = """
 import sys
-from lighton_lab.corpus import Corpus
-from lighton_lab.endpoints import connect
-from lighton_lab.store import Store
-from lighton_lab.sweep import Grid, run_sweep
+from lighton_lab import Corpus, Grid, Store, connect, run_sweep
 
 if __name__ == "__main__":
     endpoint = connect(sys.argv[1])
@@ -88,8 +96,10 @@ def test_sigkill_midway_then_resume(local_server, sample, tmp_path):
     db = tmp_path / "killed.sqlite"
     script = tmp_path / "sweep.py"
     script.write_text(KILL_SCRIPT)
-    child = subprocess.Popen([sys.executable, str(script), local_server.base_url, str(sample), str(db),
-                              local_server.models[-1]], cwd=ROOT)
+    child = subprocess.Popen(
+        [sys.executable, str(script), local_server.base_url, str(sample), str(db), local_server.models[-1]],
+        cwd=ROOT,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         assert child.poll() is None, "the sweep process died on its own"
@@ -113,8 +123,14 @@ def test_sigkill_midway_then_resume(local_server, sample, tmp_path):
     killed_count = Store(db).count()
     assert 5 <= killed_count < 12 * 6
     corpus = Corpus.load(sample)
-    frame = run_sweep(corpus, Grid(dpi=[100, 150], temperature=[0.0, 0.1, 0.2], model=[local_server.models[-1]]),
-                      local_server, store=Store(db), concurrency=2, progress=False)
+    frame = run_sweep(
+        corpus,
+        Grid(dpi=[100, 150], temperature=[0.0, 0.1, 0.2], model=[local_server.models[-1]]),
+        local_server,
+        store=Store(db),
+        concurrency=2,
+        progress=False,
+    )
     assert len(frame) == len(corpus) * 6 and frame["error"].isna().all()
     assert frame.attrs["reused"] >= killed_count
     with sqlite3.connect(db) as conn:
@@ -128,11 +144,19 @@ def test_faults_change_nothing_in_the_scores(local_server, sample, tmp_path):
     corpus = Corpus.load(sample).filter(tags=["scan"])
     grid = Grid(dpi=[120], model=[local_server.models[-1]])
     clean = run_sweep(corpus, grid, local_server, store=Store(tmp_path / "clean.sqlite"), progress=False)
-    from lighton_lab.client import RetryPolicy
+    from lighton_lab.client.ocr import RetryPolicy
 
-    with start_local(engines="tesseract", workers=2, faults={"error_rate": 0.2, "drop_rate": 0.2, "seed": 3}) as faulty:
-        noisy = run_sweep(corpus, grid, faulty, store=Store(tmp_path / "noisy.sqlite"), progress=False,
-                          retry=RetryPolicy(backoff_s=0.05, max_backoff_s=0.5))
+    with start_local(
+        engines="tesseract", workers=2, faults={"error_rate": 0.2, "drop_rate": 0.2, "seed": 3}
+    ) as faulty:
+        noisy = run_sweep(
+            corpus,
+            grid,
+            faulty,
+            store=Store(tmp_path / "noisy.sqlite"),
+            progress=False,
+            retry=RetryPolicy(backoff_s=0.05, max_backoff_s=0.5),
+        )
         text = httpx.get(faulty.base_url + "/metrics").text
     assert 'status="503"' in text  # faults did happen
     assert noisy["error"].isna().all() and noisy["cer"].notna().all()
@@ -148,8 +172,13 @@ def test_bad_page_is_an_error_row_and_the_rest_complete(local_server, tmp_path):
     make_pdf(tmp_path / "bad.pdf", ["Will be damaged after loading"])
     corpus = Corpus.load(tmp_path)
     (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 damaged after the corpus was loaded")
-    frame = run_sweep(corpus, Grid(dpi=[100], model=[local_server.model]), local_server,
-                      store=Store(tmp_path / "s.sqlite"), progress=False)
+    frame = run_sweep(
+        corpus,
+        Grid(dpi=[100], model=[local_server.model]),
+        local_server,
+        store=Store(tmp_path / "s.sqlite"),
+        progress=False,
+    )
     assert len(frame) == 2
     bad = frame[frame["document"] == "bad.pdf"].iloc[0]
     assert "bad.pdf#1" in bad["error"] and "re-export" in bad["error"]
@@ -164,4 +193,4 @@ def test_jpeg_sweeps_resume_and_show_their_rows(local_server, sample, tmp_path):
     first = run_sweep(corpus, grid, local_server, store=store, progress=False)
     second = run_sweep(corpus, grid, local_server, store=store, progress=False)
     assert len(first) == len(second) == 1 and second.attrs["requests"] == 0
-    assert first["params"].iloc[0]["image_format"] == "JPEG"
+    assert json.loads(first["params"].iloc[0])["image_format"] == "JPEG"

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from lighton_lab.corpus import Corpus
-from lighton_lab.synth import generate
+from lighton_lab.corpus.corpus import Corpus
+from lighton_lab.corpus.synth import generate
 
 
 def test_generator_reproduces_the_committed_sample(tmp_path, sample):
@@ -13,7 +13,9 @@ def test_generator_reproduces_the_committed_sample(tmp_path, sample):
     assert made == committed
     for name in made:
         if name.endswith((".gt.txt", ".gt.md", ".jsonl")):
-            assert (out / name).read_text(encoding="utf-8") == (sample / name).read_text(encoding="utf-8"), name
+            assert (out / name).read_text(encoding="utf-8") == (sample / name).read_text(encoding="utf-8"), (
+                name
+            )
     corpus = Corpus.load(out, strict=True)
     assert len(corpus) == len(Corpus.load(sample))
 

@@ -32,7 +32,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LabError
+from lighton_lab.errors import LabError
 
 HEADERS_FOOTERS = "headers_footers"
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
@@ -42,8 +42,9 @@ def _olmocr():
     try:
         from olmocr.bench import tests
     except ImportError as exc:
-        raise LabError(f"olmOCR-Bench scoring uses olmOCR's own test classes: pip install 'lighton-lab[olmocr]' "
-                       f"({exc})") from None
+        raise LabError(
+            f"olmOCR-Bench scoring uses olmOCR's own test classes: pip install 'lighton-lab[olmocr]' ({exc})"
+        ) from None
     _use_system_chromium()
     return tests
 
@@ -54,7 +55,9 @@ def _use_system_chromium() -> None:
 
     if getattr(BrowserType.launch, "_lighton_lab", False):
         return
-    executable = os.environ.get("CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUM_CANDIDATES)), None)
+    executable = os.environ.get("CHROMIUM") or next(
+        filter(None, map(shutil.which, CHROMIUM_CANDIDATES)), None
+    )
     original = BrowserType.launch
 
     def launch(self, *args, **kwargs):
@@ -86,9 +89,13 @@ def load(bench_dir: str | Path) -> Bench:
     root = Path(bench_dir)
     pdf_dir = root / "pdfs"
     if not pdf_dir.is_dir():
-        raise LabError(f"{root}: no pdfs/ folder. Download the benchmark: hf download allenai/olmOCR-bench "
-                       "--repo-type dataset --local-dir olmOCR-bench, then use olmOCR-bench/bench_data")
-    pdfs = sorted(os.path.relpath(p, pdf_dir) for p in glob.glob(str(pdf_dir / "**" / "*.pdf"), recursive=True))
+        raise LabError(
+            f"{root}: no pdfs/ folder. Download the benchmark: hf download allenai/olmOCR-bench "
+            "--repo-type dataset --local-dir olmOCR-bench, then use olmOCR-bench/bench_data"
+        )
+    pdfs = sorted(
+        os.path.relpath(p, pdf_dir) for p in glob.glob(str(pdf_dir / "**" / "*.pdf"), recursive=True)
+    )
     tests, category, skipped = [], {}, []
     for path in sorted(root.glob("*.jsonl")):
         for test in _load_tests(tests_module, path, skipped):
@@ -123,9 +130,16 @@ def _load_tests(tests_module, path: Path, skipped: list[str]) -> list:
 
 
 def _build(tests_module, data: dict):
-    kinds = {"present": "TextPresenceTest", "absent": "TextPresenceTest", "order": "TextOrderTest",
-             "table": "TableTest", "math": "MathTest", "baseline": "BaselineTest", "format": "FormatTest",
-             "footnote": "FootnoteTest"}
+    kinds = {
+        "present": "TextPresenceTest",
+        "absent": "TextPresenceTest",
+        "order": "TextOrderTest",
+        "table": "TableTest",
+        "math": "MathTest",
+        "baseline": "BaselineTest",
+        "format": "FormatTest",
+        "footnote": "FootnoteTest",
+    }
     return getattr(tests_module, kinds[data["type"]])(**data)
 
 
@@ -140,14 +154,23 @@ class BenchScore:
     skipped: list[str]
 
     def to_json(self) -> dict:
-        return {"overall": self.overall, "ci": list(self.ci), "categories": self.categories,
-                "overall_without_headers_footers": self.overall_without_headers_footers,
-                "tests": {i: {"passed": t["passed"], "score": t["score"], "type": t["type"]}
-                          for i, t in self.tests.items()}, "missing": self.missing, "skipped": self.skipped}
+        return {
+            "overall": self.overall,
+            "ci": list(self.ci),
+            "categories": self.categories,
+            "overall_without_headers_footers": self.overall_without_headers_footers,
+            "tests": {
+                i: {"passed": t["passed"], "score": t["score"], "type": t["type"]}
+                for i, t in self.tests.items()
+            },
+            "missing": self.missing,
+            "skipped": self.skipped,
+        }
 
 
-def score_outputs(bench: Bench | str | Path, outputs_dir: str | Path, bootstrap_samples: int = 1000,
-                  seed: int = 0) -> BenchScore:
+def score_outputs(
+    bench: Bench | str | Path, outputs_dir: str | Path, bootstrap_samples: int = 1000, seed: int = 0
+) -> BenchScore:
     """Score a folder of ``<pdf>_pg<N>_repeat<R>.md`` outputs (any system's) with olmOCR's tests."""
     bench = bench if isinstance(bench, Bench) else load(bench)
     outputs = Path(outputs_dir)
@@ -161,17 +184,26 @@ def score_outputs(bench: Bench | str | Path, outputs_dir: str | Path, bootstrap_
             missing.append(f"{test.pdf} page {test.page}")
         passes = sum(bool(test.run((outputs / f).read_text(encoding="utf-8"))[0]) for f in pages)
         score = passes / len(pages) if pages else 0.0
-        results[test.id] = {"passed": score > 0.5, "score": score, "type": test.type,
-                            "category": bench.category[test.id]}
+        results[test.id] = {
+            "passed": score > 0.5,
+            "score": score,
+            "type": test.type,
+            "category": bench.category[test.id],
+        }
     categories: dict[str, list[bool]] = {}
     for _, result in sorted(results.items()):  # olmOCR loads tests in threads: fix the order for the seed
         categories.setdefault(result["category"], []).append(result["passed"])
     rates = {c: sum(v) / len(v) for c, v in categories.items()}
     others = [r for c, r in rates.items() if c != HEADERS_FOOTERS]
-    return BenchScore(sum(rates.values()) / len(rates),
-                      sum(others) / len(others) if HEADERS_FOOTERS in rates and others else None,
-                      _bootstrap(categories, bootstrap_samples, seed), rates, results,
-                      sorted(set(missing)), list(bench.skipped))
+    return BenchScore(
+        sum(rates.values()) / len(rates),
+        sum(others) / len(others) if HEADERS_FOOTERS in rates and others else None,
+        _bootstrap(categories, bootstrap_samples, seed),
+        rates,
+        results,
+        sorted(set(missing)),
+        list(bench.skipped),
+    )
 
 
 def _bootstrap(categories: dict[str, list[bool]], samples: int, seed: int) -> tuple[float, float]:
@@ -186,11 +218,12 @@ def _bootstrap(categories: dict[str, list[bool]], samples: int, seed: int) -> tu
 
 
 def write_outputs(frame, outputs_dir: str | Path, pdf_root: str | Path | None = None) -> dict[str, Path]:
-    """A sweep's rows as olmOCR candidate folders, one per configuration: ``<dir>/<configuration>/<pdf>_pg<N>_repeat1.md``.
+    """A sweep's rows as olmOCR candidate folders, one per configuration:
+    ``<dir>/<configuration>/<pdf>_pg<N>_repeat1.md``.
 
     Rows without text (failed requests) write nothing: the page then fails its tests, as a missing page does.
     """
-    from ..frames import CONFIG_COLUMNS
+    from lighton_lab.frames.rows import CONFIG_COLUMNS
 
     outputs = Path(outputs_dir)
     folders: dict[str, Path] = {}
@@ -200,7 +233,7 @@ def write_outputs(frame, outputs_dir: str | Path, pdf_root: str | Path | None = 
         folder = folders.setdefault(label, outputs / label)
         for row in group.itertuples():
             if isinstance(row.text, str):
-                target = folder / f"{os.path.splitext(row.document)[0]}_pg{row.page}_repeat1.md"
+                target = folder / f"{os.path.splitext(row.document)[0]}_pg{row.page_number}_repeat1.md"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(row.text, encoding="utf-8")
     return folders
@@ -213,20 +246,28 @@ def _slug(value) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
 
 
-def run(bench_dir: str | Path, endpoints, grid=None, store=None, outputs_dir: str | Path | None = None,
-        progress: bool = True) -> dict[str, BenchScore]:
+def run_olmocr_bench(
+    bench_dir: str | Path,
+    endpoints,
+    grid=None,
+    store=None,
+    outputs_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, BenchScore]:
     """Sweep the bench's pages (through the store: resumable, never paying twice), write the outputs in
     olmOCR's layout and score each configuration. Returns ``{configuration: BenchScore}``."""
-    from ..corpus import Corpus
-    from ..grid import Grid, served_models
-    from ..sweep import run_sweep
+    from lighton_lab.corpus.corpus import Corpus
+    from lighton_lab.grid import Grid, served_models
+    from lighton_lab.sweep import run_sweep
 
     bench = load(bench_dir)
     corpus = Corpus.load(Path(bench_dir) / "pdfs")
     wanted = {(t.pdf, t.page) for t in bench.tests}
-    pages = [p for p in corpus if (p.document, p.index + 1) in wanted]
+    pages = [p for p in corpus if (p.document, p.page_number) in wanted]
     grid = grid or Grid(model=served_models(endpoints)[:1])
-    frame = run_sweep(pages, grid, endpoints, store=store, progress=progress, name=f"olmOCR-Bench {bench_dir}")
+    frame = run_sweep(
+        pages, grid, endpoints, store=store, progress=progress, name=f"olmOCR-Bench {bench_dir}"
+    )
     folders = write_outputs(frame, outputs_dir or Path(bench_dir) / "lighton-lab")
     return {label: score_outputs(bench, folder) for label, folder in folders.items()}
 
@@ -241,21 +282,27 @@ PUBLISHED = (
 )
 
 
-def published_table():
+def published_olmocr_bench():
     """LightOn's figures, labelled: on the real 1,400-page benchmark, for LightOnOCR, not for this run."""
     import pandas as pd
 
     return pd.DataFrame(PUBLISHED, columns=["model", "page size", "olmOCR-Bench (%)", "source"])
 
 
-def results_table(results: dict[str, BenchScore]):
+def olmocr_bench_table(results: dict[str, BenchScore]):
     """One row per configuration: overall with its 95% interval, without headers/footers, each category."""
     import pandas as pd
 
-    rows = [{"configuration": name, "overall %": round(r.overall * 100, 1),
-             "95% CI": f"[{r.ci[0] * 100:.1f}, {r.ci[1] * 100:.1f}]",
-             "without headers/footers %": None if r.overall_without_headers_footers is None
-             else round(r.overall_without_headers_footers * 100, 1),
-             **{f"{c} %": round(v * 100, 1) for c, v in sorted(r.categories.items())}}
-            for name, r in results.items()]
+    rows = [
+        {
+            "configuration": name,
+            "overall %": round(r.overall * 100, 1),
+            "95% CI": f"[{r.ci[0] * 100:.1f}, {r.ci[1] * 100:.1f}]",
+            "without headers/footers %": None
+            if r.overall_without_headers_footers is None
+            else round(r.overall_without_headers_footers * 100, 1),
+            **{f"{c} %": round(v * 100, 1) for c, v in sorted(r.categories.items())},
+        }
+        for name, r in results.items()
+    ]
     return pd.DataFrame(rows)

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ..synth import LETTER, REPORT, TABLE_ROWS, TWO_COLUMNS, _Pdf, table_pdf, two_columns_pdf
+from lighton_lab.corpus.synth import LETTER, REPORT, TABLE_ROWS, TWO_COLUMNS, _Pdf, table_pdf, two_columns_pdf
 
 HEADER = "Quarterly bulletin of the reading room"
 FOOTER = "Page 1 of 1"
@@ -60,31 +60,83 @@ def tests() -> dict[str, list[dict]]:
     table_rows = TABLE_ROWS
     return {
         "long_tiny_text": [
-            {"pdf": "report.pdf", "page": 1, "id": "report_title", "type": "present", "text": body[0].lstrip("# ")},
-            {"pdf": "report.pdf", "page": 1, "id": "report_sentence", "type": "present",
-             "text": body[1].split(". ")[0], "max_diffs": 3},
-            {"pdf": "report.pdf", "page": 1, "id": "report_case", "type": "present", "text": "OPTICAL CHARACTER",
-             "case_sensitive": False},
+            {
+                "pdf": "report.pdf",
+                "page": 1,
+                "id": "report_title",
+                "type": "present",
+                "text": body[0].lstrip("# "),
+            },
+            {
+                "pdf": "report.pdf",
+                "page": 1,
+                "id": "report_sentence",
+                "type": "present",
+                "text": body[1].split(". ")[0],
+                "max_diffs": 3,
+            },
+            {
+                "pdf": "report.pdf",
+                "page": 1,
+                "id": "report_case",
+                "type": "present",
+                "text": "OPTICAL CHARACTER",
+                "case_sensitive": False,
+            },
         ],
         "headers_footers": [
             {"pdf": "report.pdf", "page": 1, "id": "report_no_header", "type": "absent", "text": HEADER},
             {"pdf": "report.pdf", "page": 1, "id": "report_no_footer", "type": "absent", "text": FOOTER},
         ],
         "multi_column": [
-            {"pdf": "two_columns.pdf", "page": 1, "id": "columns_title_first", "type": "order",
-             "before": TWO_COLUMNS[0].lstrip("# "), "after": TWO_COLUMNS[1][:60], "max_diffs": 2},
-            {"pdf": "two_columns.pdf", "page": 1, "id": "columns_left_then_right", "type": "order",
-             "before": TWO_COLUMNS[1][:50], "after": TWO_COLUMNS[-1][:50], "max_diffs": 2},
+            {
+                "pdf": "two_columns.pdf",
+                "page": 1,
+                "id": "columns_title_first",
+                "type": "order",
+                "before": TWO_COLUMNS[0].lstrip("# "),
+                "after": TWO_COLUMNS[1][:60],
+                "max_diffs": 2,
+            },
+            {
+                "pdf": "two_columns.pdf",
+                "page": 1,
+                "id": "columns_left_then_right",
+                "type": "order",
+                "before": TWO_COLUMNS[1][:50],
+                "after": TWO_COLUMNS[-1][:50],
+                "max_diffs": 2,
+            },
         ],
         "table_tests": [
-            {"pdf": "table.pdf", "page": 1, "id": "table_quantity", "type": "table", "cell": table_rows[1][1],
-             "left": table_rows[1][0], "top_heading": table_rows[0][1]},
-            {"pdf": "table.pdf", "page": 1, "id": "table_total", "type": "table", "cell": table_rows[2][3],
-             "up": table_rows[1][3], "top_heading": table_rows[0][3]},
+            {
+                "pdf": "table.pdf",
+                "page": 1,
+                "id": "table_quantity",
+                "type": "table",
+                "cell": table_rows[1][1],
+                "left": table_rows[1][0],
+                "top_heading": table_rows[0][1],
+            },
+            {
+                "pdf": "table.pdf",
+                "page": 1,
+                "id": "table_total",
+                "type": "table",
+                "cell": table_rows[2][3],
+                "up": table_rows[1][3],
+                "top_heading": table_rows[0][3],
+            },
         ],
         "arxiv_math": [
             {"pdf": "formula.pdf", "page": 1, "id": "formula_emc2", "type": "math", "math": "E = mc^2"},
-            {"pdf": "formula.pdf", "page": 1, "id": "formula_title", "type": "present", "text": "Mass and energy"},
+            {
+                "pdf": "formula.pdf",
+                "page": 1,
+                "id": "formula_title",
+                "type": "present",
+                "text": "Mass and energy",
+            },
         ],
     }
 
@@ -98,8 +150,9 @@ def generate(out: str | Path) -> Path:
     table_pdf(out / "pdfs" / "table.pdf")
     _formula(out / "pdfs" / "formula.pdf")
     for category, records in tests().items():
-        (out / f"{category}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                                               encoding="utf-8")
+        (out / f"{category}.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
+        )
     return out
 
 

@@ -57,7 +57,8 @@ class Faults:
             [
                 b"<html><body>502 Bad Gateway</body></html>",
                 b'{"id": "x", "object": "chat.completion", "choices": []}',
-                b'{"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant"}}]}',
+                b'{"id": "x", "object": "chat.completion", '
+                b'"choices": [{"index": 0, "message": {"role": "assistant"}}]}',
             ]
         )
 
@@ -122,7 +123,12 @@ class _Truncated:
         self.data = data
 
     async def __call__(self, scope, receive, send):
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(self.data) + 500).encode())]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self.data) + 500).encode()),
+        ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": self.data[: len(self.data) // 2], "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": self.data[: len(self.data) // 2], "more_body": True}
+        )
         raise ConnectionAbortedError("injected fault: connection dropped")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from .base import EngineError
+from lighton_lab.engines.base import EngineError
 
 NAME = "instant/none"
 

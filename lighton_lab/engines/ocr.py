@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from ..procs import exit_with_parent
-from ..render import to_model_mode
-from .registry import engine_of
+from lighton_lab.engines.registry import engine_of
+from lighton_lab.procs import exit_with_parent
+from lighton_lab.render import to_model_mode
 
 # Pillow refuses images over twice its MAX_IMAGE_PIXELS (DecompressionBombError); vLLM decodes with
 # Pillow too, so the same page is refused by both. The number is Pillow's: 2 x 89,478,485 pixels.
@@ -48,9 +48,13 @@ def open_image(image_bytes: bytes) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ImageRejected(_too_many_pixels(str(exc))) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL.") from None
+        raise ImageRejected(
+            f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL."
+        ) from None
     if image.width * image.height > MAX_PIXELS:
-        raise ImageRejected(_too_many_pixels(f"{image.width}x{image.height} = {image.width * image.height:,} pixels"))
+        raise ImageRejected(
+            _too_many_pixels(f"{image.width}x{image.height} = {image.width * image.height:,} pixels")
+        )
     return image
 
 
@@ -60,16 +64,22 @@ def recognize(model: str, image_bytes: bytes, engine_model: str | None = None) -
     image = open_image(image_bytes)
     engine = engine_of(engine_model or model)
     if not getattr(engine, "needs_pixels", True):
-        return Recognition(engine.recognize(model, image), time.perf_counter() - started, image.width, image.height)
+        return Recognition(
+            engine.recognize(model, image), time.perf_counter() - started, image.width, image.height
+        )
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL.") from None
+        raise ImageRejected(
+            f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL."
+        ) from None
     text = engine.recognize(engine_model or model, to_model_mode(image).convert("RGB"))
     return Recognition(text, time.perf_counter() - started, image.width, image.height)
 
 
 def _too_many_pixels(detail: str) -> str:
-    return (f"The image is too large to decode ({detail}; the limit is {MAX_PIXELS:,} pixels, Pillow's "
-            "decompression-bomb limit, which vLLM applies too). Render the page smaller: LightOnOCR expects "
-            "1540 or 2048 px on the longest side.")
+    return (
+        f"The image is too large to decode ({detail}; the limit is {MAX_PIXELS:,} pixels, Pillow's "
+        "decompression-bomb limit, which vLLM applies too). Render the page smaller: LightOnOCR expects "
+        "1540 or 2048 px on the longest side."
+    )

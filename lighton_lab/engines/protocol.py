@@ -25,8 +25,13 @@ from dataclasses import dataclass
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _DATA_URL = re.compile(r"^data:image/[\w.+-]+;base64,", re.I)
-ERROR_TYPES = {400: "BadRequestError", 401: "Unauthorized", 404: "NotFoundError", 413: "BadRequestError",
-               429: "RateLimitError"}
+ERROR_TYPES = {
+    400: "BadRequestError",
+    401: "Unauthorized",
+    404: "NotFoundError",
+    413: "BadRequestError",
+    429: "RateLimitError",
+}
 
 
 class RequestError(Exception):
@@ -35,8 +40,14 @@ class RequestError(Exception):
         self.status, self.message, self.param = status, message, param
 
     def body(self) -> dict:
-        return {"error": {"message": self.message, "type": ERROR_TYPES.get(self.status, "InternalServerError"),
-                          "param": self.param, "code": self.status}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": ERROR_TYPES.get(self.status, "InternalServerError"),
+                "param": self.param,
+                "code": self.status,
+            }
+        }
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,9 @@ def check_content_type(value: str | None) -> None:
 def _number(payload: dict, name: str, kind=(int, float)):
     value = payload.get(name)
     if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
-        raise RequestError(400, f"`{name}` must be a {'integer' if kind is int else 'number'}, got {value!r}.", name)
+        raise RequestError(
+            400, f"`{name}` must be a {'integer' if kind is int else 'number'}, got {value!r}.", name
+        )
     return value
 
 
@@ -89,7 +102,11 @@ def parse_request(body: bytes) -> ChatRequest:
     max_tokens = _number(payload, "max_tokens", int) if max_tokens is None else max_tokens
     if max_tokens is not None and max_tokens < 1:
         raise RequestError(400, f"max_tokens must be at least 1, got {max_tokens}.", "max_tokens")
-    temperature, top_p, n = _number(payload, "temperature"), _number(payload, "top_p"), _number(payload, "n", int)
+    temperature, top_p, n = (
+        _number(payload, "temperature"),
+        _number(payload, "top_p"),
+        _number(payload, "n", int),
+    )
     if temperature is not None and temperature < 0:
         raise RequestError(400, f"temperature must be non-negative, got {temperature}.", "temperature")
     if top_p is not None and not 0 < top_p <= 1:
@@ -97,15 +114,26 @@ def parse_request(body: bytes) -> ChatRequest:
     if n is not None and n < 1:
         raise RequestError(400, f"n must be at least 1, got {n}.", "n")
     if n is not None and n > 1:
-        raise RequestError(400, "n > 1 is not supported by the local engine server: its engines are deterministic, "
-                                "every choice would be the same page.", "n")
+        raise RequestError(
+            400,
+            "n > 1 is not supported by the local engine server: its engines are deterministic, "
+            "every choice would be the same page.",
+            "n",
+        )
     format_ = payload.get("response_format")
     if format_ not in (None, {"type": "text"}):
-        raise RequestError(400, "response_format is not supported by the local engine server: OCR engines write "
-                                "plain text, not JSON.", "response_format")
+        raise RequestError(
+            400,
+            "response_format is not supported by the local engine server: OCR engines write "
+            "plain text, not JSON.",
+            "response_format",
+        )
     if payload.get("logprobs") or payload.get("top_logprobs"):
-        raise RequestError(400, "logprobs are not supported by the local engine server: its engines have no token "
-                                "probabilities.", "logprobs")
+        raise RequestError(
+            400,
+            "logprobs are not supported by the local engine server: its engines have no token probabilities.",
+            "logprobs",
+        )
     stream = payload.get("stream") or False
     options = payload.get("stream_options")
     if options is not None and not stream:
@@ -113,8 +141,13 @@ def parse_request(body: bytes) -> ChatRequest:
     model = payload.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError(400, "`model` must be a string.", "model")
-    return ChatRequest(model, image, max_tokens, bool(stream),
-                       bool(isinstance(options, dict) and options.get("include_usage")))
+    return ChatRequest(
+        model,
+        image,
+        max_tokens,
+        bool(stream),
+        bool(isinstance(options, dict) and options.get("include_usage")),
+    )
 
 
 def _image(messages) -> bytes:
@@ -131,18 +164,26 @@ def _image(messages) -> bytes:
             raise RequestError(400, "`content` must be a string or a list of parts.", "messages")
         for part in content:
             if not isinstance(part, dict) or part.get("type") not in ("text", "image_url"):
-                raise RequestError(400, "Each content part must be {'type': 'text'|'image_url', ...}.", "messages")
+                raise RequestError(
+                    400, "Each content part must be {'type': 'text'|'image_url', ...}.", "messages"
+                )
             if part["type"] == "image_url":
                 url = part["image_url"].get("url") if isinstance(part.get("image_url"), dict) else None
                 if not isinstance(url, str):
-                    raise RequestError(400, "An image_url part needs {'image_url': {'url': ...}}.", "messages")
+                    raise RequestError(
+                        400, "An image_url part needs {'image_url': {'url': ...}}.", "messages"
+                    )
                 urls.append(url)
     if not urls:
         raise RequestError(400, "No image in the request: send one image_url part with the page.", "messages")
     if len(urls) > 1:
-        raise RequestError(400, f"At most 1 image(s) may be provided in one request; got {len(urls)}.", "messages")
+        raise RequestError(
+            400, f"At most 1 image(s) may be provided in one request; got {len(urls)}.", "messages"
+        )
     if not _DATA_URL.match(urls[0]):
-        raise RequestError(400, "The local server takes images inline: use a data:image/png;base64,... URL.", "messages")
+        raise RequestError(
+            400, "The local server takes images inline: use a data:image/png;base64,... URL.", "messages"
+        )
     try:
         return base64.b64decode(urls[0].split(",", 1)[1], validate=True)
     except (binascii.Error, ValueError):
@@ -154,20 +195,39 @@ def completion(request: ChatRequest, model: str, text: str, width: int, height: 
     text, cut = truncate(text, request.max_tokens) if request.max_tokens else (text, False)
     usage = {"prompt_tokens": vision_tokens(width, height), "completion_tokens": count_tokens(text)}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-    body = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-            "model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                         "finish_reason": "length" if cut else "stop", "logprobs": None}],
-            "usage": usage}
+    body = {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "length" if cut else "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": usage,
+    }
     return body, usage
 
 
 def stream_events(body: dict, include_usage: bool):
     """The SSE chunks of a completion body: role, one chunk a line (newlines kept), finish, usage."""
     text = body["choices"][0]["message"]["content"]
-    head = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"], "model": body["model"]}
+    head = {
+        "id": body["id"],
+        "object": "chat.completion.chunk",
+        "created": body["created"],
+        "model": body["model"],
+    }
 
     def chunk(delta, finish_reason=None):
-        return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+        return {
+            **head,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+        }
 
     yield chunk({"role": "assistant", "content": ""})
     for piece in re.findall(r"[^\n]*\n|[^\n]+$", text):

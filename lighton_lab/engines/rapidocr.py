@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from .base import EngineError
+from lighton_lab.engines.base import EngineError
 
 NAME = "rapidocr/ppocr-v6"
 
@@ -46,22 +46,26 @@ class RapidOCREngine:
         if self._engine is None:
             from rapidocr import RapidOCR
 
-            self._engine = RapidOCR(params={
-                "Global.use_cls": False,
-                "Global.log_level": "critical",
-                "EngineConfig.onnxruntime.intra_op_num_threads": 1,  # one worker per core
-                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            })
+            self._engine = RapidOCR(
+                params={
+                    "Global.use_cls": False,
+                    "Global.log_level": "critical",
+                    "EngineConfig.onnxruntime.intra_op_num_threads": 1,  # one worker per core
+                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                }
+            )
         return self._engine
 
     def recognize(self, model: str, image: Image.Image) -> str:
         import numpy as np
 
-        from .layout import Box, reading_order
+        from lighton_lab.engines.layout import Box, reading_order
 
         result = self._rapidocr()(np.asarray(image))
         if result.boxes is None or result.txts is None:
             return ""
-        boxes = [Box(text, float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
-                 for q, text in zip(result.boxes, result.txts)]
+        boxes = [
+            Box(text, float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
+            for q, text in zip(result.boxes, result.txts)
+        ]
         return reading_order(boxes)

@@ -6,10 +6,10 @@ Adding an engine: write ``engines/<name>.py`` with a class that has ``served_nam
 
 from __future__ import annotations
 
-from .base import Engine, EngineError
-from .instant import InstantEngine
-from .rapidocr import RapidOCREngine
-from .tesseract import TesseractEngine
+from lighton_lab.engines.base import Engine, EngineError
+from lighton_lab.engines.instant import InstantEngine
+from lighton_lab.engines.rapidocr import RapidOCREngine
+from lighton_lab.engines.tesseract import TesseractEngine
 
 ENGINES: dict[str, Engine] = {
     "rapidocr": RapidOCREngine(),

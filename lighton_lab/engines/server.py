@@ -33,11 +33,18 @@ from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from .faults import Faults
-from .metrics import ServerMetrics
-from .ocr import ImageRejected, init_worker, recognize
-from .protocol import ChatRequest, RequestError, check_content_type, completion, parse_request, stream_events
-from .registry import DEFAULT_ENGINES, EngineError, engine_of, resolve_engines
+from lighton_lab.engines.faults import Faults
+from lighton_lab.engines.ocr import ImageRejected, init_worker, recognize
+from lighton_lab.engines.prometheus import ServerMetrics
+from lighton_lab.engines.protocol import (
+    ChatRequest,
+    RequestError,
+    check_content_type,
+    completion,
+    parse_request,
+    stream_events,
+)
+from lighton_lab.engines.registry import DEFAULT_ENGINES, EngineError, engine_of, resolve_engines
 
 MB = 1_000_000  # the payload limit is in megabytes of 10^6 bytes, as the option says
 DEFAULT_MAX_PAYLOAD_MB = 20.0
@@ -46,16 +53,30 @@ DEFAULT_MAX_PAYLOAD_MB = 20.0
 class LocalServer:
     """The routes as methods; ``app()`` is the ASGI application (Starlette)."""
 
-    def __init__(self, models: list[str], aliases: dict[str, str] | None = None, workers: int | None = None,
-                 faults: Faults | None = None, max_payload: int = int(DEFAULT_MAX_PAYLOAD_MB * MB),
-                 cache_size: int = 512, api_key: str | None = None):
+    def __init__(
+        self,
+        models: list[str],
+        aliases: dict[str, str] | None = None,
+        workers: int | None = None,
+        faults: Faults | None = None,
+        max_payload: int = int(DEFAULT_MAX_PAYLOAD_MB * MB),
+        cache_size: int = 512,
+        api_key: str | None = None,
+    ):
         self.models, self.aliases = list(models), dict(aliases or {})
         for alias, target in self.aliases.items():
             if target not in self.models:
-                raise EngineError(f"--served-model-name {alias}={target}: {target} is not served here "
-                                  f"({', '.join(self.models)})")
+                raise EngineError(
+                    f"--served-model-name {alias}={target}: {target} is not served here "
+                    f"({', '.join(self.models)})"
+                )
         self.workers = workers or os.cpu_count() or 1
-        self.faults, self.max_payload, self.cache_size, self.api_key = faults or Faults(), max_payload, cache_size, api_key
+        self.faults, self.max_payload, self.cache_size, self.api_key = (
+            faults or Faults(),
+            max_payload,
+            cache_size,
+            api_key,
+        )
         self.metrics = ServerMetrics(self.workers)
         self.cache: OrderedDict[tuple[str, str], tuple] = OrderedDict()
         self.pending: dict[str, tuple] = {}  # Modal-style poll id -> (task, request, model, started)
@@ -79,9 +100,22 @@ class LocalServer:
         from starlette.responses import JSONResponse
 
         created = int(time.time())
-        return JSONResponse({"object": "list", "data": [
-            {"id": m, "object": "model", "created": created, "owned_by": "lighton-lab", "root": self.aliases.get(m, m),
-             "max_model_len": None} for m in self.served]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": m,
+                        "object": "model",
+                        "created": created,
+                        "owned_by": "lighton-lab",
+                        "root": self.aliases.get(m, m),
+                        "max_model_len": None,
+                    }
+                    for m in self.served
+                ],
+            }
+        )
 
     async def prometheus(self, request):
         from starlette.responses import Response
@@ -98,8 +132,11 @@ class LocalServer:
             params = parse_request(await self._read_body(request))
             model = params.model or self.served[0]
             if model not in self.served:
-                raise RequestError(404, f"The model `{model}` does not exist. Known models: {', '.join(self.served)}",
-                                   "model")
+                raise RequestError(
+                    404,
+                    f"The model `{model}` does not exist. Known models: {', '.join(self.served)}",
+                    "model",
+                )
             response, status = await self._answer_with_faults(params, model, started)
             return response
         except RequestError as exc:
@@ -174,8 +211,9 @@ class LocalServer:
         if not getattr(engine, "needs_pixels", True):  # the benchmark engine: no worker hop
             result = _recognize_or_error(model, data, target)
         else:
-            result = await asyncio.get_running_loop().run_in_executor(self.pool, _recognize_or_error, model, data,
-                                                                      target)
+            result = await asyncio.get_running_loop().run_in_executor(
+                self.pool, _recognize_or_error, model, data, target
+            )
         if isinstance(result, str):
             raise RequestError(400, result, "messages")
         value = (result.text, result.width, result.height)
@@ -188,15 +226,18 @@ class LocalServer:
     def _answer(self, params: ChatRequest, model: str, text: str, width: int, height: int, fault):
         from starlette.responses import Response, StreamingResponse
 
-        from .faults import faulty_body, faulty_stream
+        from lighton_lab.engines.faults import faulty_body, faulty_stream
 
         body, usage = completion(params, model, text, width, height)
         self.metrics.tokens(usage)
         if params.stream:
-            return StreamingResponse(faulty_stream(stream_events(body, params.include_usage), fault, self.faults),
-                                     media_type="text/event-stream")
-        return faulty_body(json.dumps(body).encode(), fault, self.faults) or Response(json.dumps(body),
-                                                                                       media_type="application/json")
+            return StreamingResponse(
+                faulty_stream(stream_events(body, params.include_usage), fault, self.faults),
+                media_type="text/event-stream",
+            )
+        return faulty_body(json.dumps(body).encode(), fault, self.faults) or Response(
+            json.dumps(body), media_type="application/json"
+        )
 
     # ---- the application ---------------------------------------------------------------------------
 
@@ -208,8 +249,12 @@ class LocalServer:
 
         @asynccontextmanager
         async def lifespan(app):
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=init_worker,
-                                            initargs=(self.models, os.getpid()))
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=get_context("spawn"),
+                initializer=init_worker,
+                initargs=(self.models, os.getpid()),
+            )
             loop = asyncio.get_running_loop()
             # Start every worker now (each loads the engines once): /health is 200 only when all are ready.
             await asyncio.gather(*(loop.run_in_executor(self.pool, _warm) for _ in range(self.workers)))
@@ -219,11 +264,13 @@ class LocalServer:
             finally:
                 self.pool.shutdown(wait=False, cancel_futures=True)
 
-        routes = [Route("/health", self.health, methods=["GET"]),
-                  Route("/v1/models", self.list_models, methods=["GET"]),
-                  Route("/v1/chat/completions", self.chat, methods=["POST"]),
-                  Route("/v1/chat/completions", self.poll, methods=["GET"]),
-                  Route("/metrics", self.prometheus, methods=["GET"])]
+        routes = [
+            Route("/health", self.health, methods=["GET"]),
+            Route("/v1/models", self.list_models, methods=["GET"]),
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/chat/completions", self.poll, methods=["GET"]),
+            Route("/metrics", self.prometheus, methods=["GET"]),
+        ]
         app = Starlette(routes=routes, lifespan=lifespan)
         return _Guard(app, self.metrics, self.api_key)
 
@@ -237,12 +284,16 @@ def _error(error: RequestError):
 def _redirect(call_id: str):
     from starlette.responses import Response
 
-    return Response(status_code=303, headers={"Location": f"/v1/chat/completions?__modal_function_call_id={call_id}"})
+    return Response(
+        status_code=303, headers={"Location": f"/v1/chat/completions?__modal_function_call_id={call_id}"}
+    )
 
 
 def _too_large(size: int, limit: int) -> str:
-    return (f"Request body of {size / MB:.1f} MB is over the server's limit of {limit / MB:.1f} MB. "
-            "Render the page smaller (max_side=1540 at 200 DPI is what LightOnOCR expects) or send JPEG.")
+    return (
+        f"Request body of {size / MB:.1f} MB is over the server's limit of {limit / MB:.1f} MB. "
+        "Render the page smaller (max_side=1540 at 200 DPI is what LightOnOCR expects) or send JPEG."
+    )
 
 
 def _warm() -> int:
@@ -278,8 +329,11 @@ class _Guard:
 
         try:
             if self.api_key and scope["path"].startswith("/v1") and not self._authorized(scope):
-                response = _error(RequestError(401, "Unauthorized: send `Authorization: Bearer <key>` "
-                                                    "(LIGHTON_LAB_API_KEY)."))
+                response = _error(
+                    RequestError(
+                        401, "Unauthorized: send `Authorization: Bearer <key>` (LIGHTON_LAB_API_KEY)."
+                    )
+                )
                 return await response(scope, receive, counting_send)
             await self.app(scope, receive, counting_send)
         finally:
@@ -294,7 +348,9 @@ class _Guard:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="lighton-lab local-server", description="OpenAI-compatible CPU OCR server.")
+    parser = argparse.ArgumentParser(
+        prog="lighton-lab local-server", description="OpenAI-compatible CPU OCR server."
+    )
     add_arguments(parser)
     run(parser.parse_args(argv))
 
@@ -302,21 +358,42 @@ def main(argv: list[str] | None = None) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--engines", default=DEFAULT_ENGINES,
-                        help="comma-separated: rapidocr, tesseract, tesseract/fra+deu, ... (missing ones are skipped "
-                             "when left at the default)")
-    parser.add_argument("--served-model-name", action="append", default=[], metavar="ALIAS=ENGINE",
-                        help="also serve ENGINE's model as ALIAS (repeatable), e.g. "
-                             "lightonai/LightOnOCR-2-1B=rapidocr/ppocr-v6, like vLLM's --served-model-name")
+    parser.add_argument(
+        "--engines",
+        default=DEFAULT_ENGINES,
+        help="comma-separated: rapidocr, tesseract, tesseract/fra+deu, ... (missing ones are skipped "
+        "when left at the default)",
+    )
+    parser.add_argument(
+        "--served-model-name",
+        action="append",
+        default=[],
+        metavar="ALIAS=ENGINE",
+        help="also serve ENGINE's model as ALIAS (repeatable), e.g. "
+        "lightonai/LightOnOCR-2-1B=rapidocr/ppocr-v6, like vLLM's --served-model-name",
+    )
     parser.add_argument("--workers", type=int, default=None, help="OCR processes (default: CPU count)")
-    parser.add_argument("--max-payload-mb", type=float, default=DEFAULT_MAX_PAYLOAD_MB,
-                        help="largest request body, in MB of 10^6 bytes (default 20)")
-    parser.add_argument("--cache-size", type=int, default=512, help="deterministic-result cache entries (0: off)")
-    parser.add_argument("--faults", default="", help="fault injection, e.g. 'error_rate=0.2,drop_rate=0.1,seed=1'")
-    parser.add_argument("--start-delay", type=float, default=0.0, help="wait before listening (simulates a cold start)")
-    parser.add_argument("--api-key", default=os.environ.get("LIGHTON_LAB_SERVER_API_KEY"),
-                        help="require `Authorization: Bearer KEY` on every /v1 path, as vLLM's --api-key does "
-                             "(default: $LIGHTON_LAB_SERVER_API_KEY)")
+    parser.add_argument(
+        "--max-payload-mb",
+        type=float,
+        default=DEFAULT_MAX_PAYLOAD_MB,
+        help="largest request body, in MB of 10^6 bytes (default 20)",
+    )
+    parser.add_argument(
+        "--cache-size", type=int, default=512, help="deterministic-result cache entries (0: off)"
+    )
+    parser.add_argument(
+        "--faults", default="", help="fault injection, e.g. 'error_rate=0.2,drop_rate=0.1,seed=1'"
+    )
+    parser.add_argument(
+        "--start-delay", type=float, default=0.0, help="wait before listening (simulates a cold start)"
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("LIGHTON_LAB_SERVER_API_KEY"),
+        help="require `Authorization: Bearer KEY` on every /v1 path, as vLLM's --api-key does "
+        "(default: $LIGHTON_LAB_SERVER_API_KEY)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -325,20 +402,34 @@ def run(args: argparse.Namespace) -> None:
     try:
         models = resolve_engines(args.engines.split(","), skip_missing=args.engines == DEFAULT_ENGINES)
         aliases = dict(_alias(spec, models) for spec in args.served_model_name)
-        server = LocalServer(models, aliases, workers=args.workers, faults=Faults.parse(args.faults),
-                             max_payload=int(args.max_payload_mb * MB), cache_size=args.cache_size, api_key=args.api_key)
+        server = LocalServer(
+            models,
+            aliases,
+            workers=args.workers,
+            faults=Faults.parse(args.faults),
+            max_payload=int(args.max_payload_mb * MB),
+            cache_size=args.cache_size,
+            api_key=args.api_key,
+        )
     except (EngineError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     if args.start_delay:
         time.sleep(args.start_delay)
-    print(f"lighton-lab local server: models {', '.join(server.served)} on http://{args.host}:{args.port}/v1", flush=True)
-    uvicorn.run(server.app(), host=args.host, port=args.port, log_level="warning", timeout_keep_alive=30, backlog=2048)
+    print(
+        f"lighton-lab local server: models {', '.join(server.served)} on http://{args.host}:{args.port}/v1",
+        flush=True,
+    )
+    uvicorn.run(
+        server.app(), host=args.host, port=args.port, log_level="warning", timeout_keep_alive=30, backlog=2048
+    )
 
 
 def _alias(spec: str, models: list[str]) -> tuple[str, str]:
     alias, _, target = spec.partition("=")
     if not alias.strip():
-        raise ValueError(f"--served-model-name {spec!r}: use ALIAS=ENGINE, e.g. lightonai/LightOnOCR-2-1B=rapidocr")
+        raise ValueError(
+            f"--served-model-name {spec!r}: use ALIAS=ENGINE, e.g. lightonai/LightOnOCR-2-1B=rapidocr"
+        )
     target = target.strip() or models[0]
     if target not in models:  # a short engine name: rapidocr -> rapidocr/ppocr-v6
         target = next((m for m in models if m.split("/", 1)[0] == target), target)

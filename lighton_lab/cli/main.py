@@ -1,0 +1,183 @@
+"""The ``lighton-lab`` command: everything the notebooks do, from a terminal.
+
+    lighton-lab demo                                   # local engines over data/sample, summary + report
+    lighton-lab local-server --port 8000 --engines rapidocr,tesseract
+    lighton-lab serve --model 32k --gpu H100 [--fast-boot]   # modal serve serve/app.py, prints the URL
+    lighton-lab deploy --model 1b --gpu A100-40GB
+    lighton-lab health --url URL        lighton-lab models [--url URL]        lighton-lab logs --model 1b
+    lighton-lab ocr FILE [--page N] [--url URL]       # one page, text to stdout (CER if ground truth)
+    lighton-lab sweep CORPUS --dpi 100,150,200 --temperature 0.2 [--url URL | --local] [--report DIR]
+    lighton-lab bench --url URL --pdf FILE --pages 1-109 --parallel 64 [--metrics] [--gpu H100]
+
+Endpoints: ``--url`` (or LIGHTON_LAB_URL) for a running server; otherwise the local engine server is
+started for the command. Proxy auth comes from MODAL_KEY / MODAL_SECRET, never from flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lighton_lab.cli.commands import (
+    cmd_bench,
+    cmd_demo,
+    cmd_health,
+    cmd_local_server,
+    cmd_logs,
+    cmd_models,
+    cmd_ocr,
+    cmd_olmocr_bench,
+    cmd_serve,
+    cmd_sweep,
+)
+from lighton_lab.errors import LabError
+from lighton_lab.models.gpus import DEFAULT_GPU
+from lighton_lab.models.variants import DEFAULT_MODEL
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="endpoint (default: LIGHTON_LAB_URL, else the local engine server)")
+    parser.add_argument("--pdf", help="a PDF or image file, or a corpus folder (default: data/sample)")
+    parser.add_argument("--pages", help="1-based pages of --pdf, e.g. 1-109 or 1,3,5 (default: all)")
+    parser.add_argument("--parallel", type=int, default=64)
+    parser.add_argument("--dpi", type=float, default=200)
+    parser.add_argument("--max-side", type=int, help="cap in px (default: the model's, 1540 or 2048)")
+    parser.add_argument(
+        "--max-tokens", type=int, help="default: none sent, the server's limit (as LightOn's client)"
+    )
+    parser.add_argument("--temperature", type=float, help="default: the model's (0.2; 0.1 for LightOnOCR-3)")
+    parser.add_argument("--no-stream", action="store_true", help="no streaming (then no time to first token)")
+    parser.add_argument("--gpu", help="GPU for the cost line (default: the endpoint's, e.g. H100)")
+    parser.add_argument("--metrics", action="store_true", help="scrape /metrics before, during and after")
+    parser.add_argument("--served-model", help="model name at the endpoint (default: its first)")
+    parser.add_argument("--store", help="append the results to this store as a run")
+    parser.add_argument("--client-capacity", action="store_true", help="measure the client side alone")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lighton-lab", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="local engines over data/sample: summary table and HTML report")
+    demo.add_argument("--corpus", default="data/sample")
+    demo.add_argument("--real", default="data/real", help="real scans to sweep too (skipped if absent)")
+    demo.add_argument("--out", default="runs/demo")
+    demo.set_defaults(func=cmd_demo)
+
+    from lighton_lab.engines.server import add_arguments
+
+    local = sub.add_parser("local-server", help="the OpenAI-compatible CPU OCR server")
+    add_arguments(local)
+    local.set_defaults(func=cmd_local_server)
+
+    for name, deploy in (("serve", False), ("deploy", True)):
+        p = sub.add_parser(name, help=f"modal {name} serve/app.py for one LightOnOCR variant")
+        p.add_argument(
+            "--model", default=DEFAULT_MODEL, help="1b, 32k, 16k, 2-1b, 3-1b, ... or a Hugging Face id"
+        )
+        p.add_argument("--gpu", default=DEFAULT_GPU)
+        p.add_argument(
+            "--gpu-count", type=int, default=1, help="GPUs per container, as data-parallel replicas"
+        )
+        p.add_argument("--min-containers", type=int, default=0, help="containers kept warm")
+        p.add_argument("--max-containers", type=int, help="fan out over up to N containers (N GPUs)")
+        p.add_argument(
+            "--fast-boot", action="store_true", help="--enforce-eager: faster cold starts, lower throughput"
+        )
+        p.add_argument(
+            "--require-proxy-auth", action="store_true", help="callers need MODAL_KEY/MODAL_SECRET"
+        )
+        p.add_argument("--no-wait", action="store_true", help="return once the URL is known, before /health")
+        p.set_defaults(func=lambda a, d=deploy: cmd_serve(a, deploy=d))
+
+    health = sub.add_parser("health", help="GET /health and /v1/models of an endpoint")
+    health.add_argument("--url")
+    health.add_argument("--timeout", type=float, default=30)
+    health.set_defaults(func=cmd_health)
+
+    models = sub.add_parser("models", help="the variant and GPU tables (or --url: what a server serves)")
+    models.add_argument("--url")
+    models.set_defaults(func=cmd_models)
+
+    logs = sub.add_parser("logs", help="modal app logs for a variant's app (served or deployed)")
+    logs.add_argument("--model", default=DEFAULT_MODEL)
+    logs.add_argument("--app-name", help="the app's name, when not the variant's (APP_NAME)")
+    logs.add_argument(
+        "--app-id", help="ap-... (printed by `modal serve`); default: the newest live app of the name"
+    )
+    logs.set_defaults(func=cmd_logs)
+
+    ocr = sub.add_parser("ocr", help="OCR one page and print the text")
+    ocr.add_argument("file")
+    ocr.add_argument("--page", type=int, default=1)
+    ocr.add_argument("--url")
+    ocr.add_argument("--served-model", help="model name at the endpoint (default: its first)")
+    ocr.add_argument("--dpi", type=float, default=200)
+    ocr.add_argument("--max-side", type=int, help="cap in px (default: the model's, 1540 or 2048)")
+    ocr.add_argument("--temperature", type=float, help="default: the model's (0.2; 0.1 for LightOnOCR-3)")
+    ocr.add_argument(
+        "--max-tokens", type=int, help="default: none sent, the server's limit (as LightOn's client)"
+    )
+    ocr.add_argument("--stream", action="store_true")
+    ocr.set_defaults(func=cmd_ocr)
+
+    sweep = sub.add_parser("sweep", help="DPI x temperature x model over a corpus, stored and summarised")
+    sweep.add_argument("corpus")
+    sweep.add_argument("--url")
+    sweep.add_argument("--model", help="comma-separated model names (default: all the endpoint serves)")
+    sweep.add_argument("--dpi", default="100,150,200")
+    sweep.add_argument("--temperature", help="comma-separated (default: each model's profile)")
+    sweep.add_argument("--max-side", help="comma-separated caps in px (default: each model's, 1540 or 2048)")
+    sweep.add_argument(
+        "--max-tokens", type=int, help="default: none sent, the server's limit (as LightOn's client)"
+    )
+    sweep.add_argument("--concurrency", type=int)
+    sweep.add_argument("--store", default="runs/lab.sqlite")
+    sweep.add_argument("--report", help="folder for report.html")
+    sweep.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what the sweep would send and cost (requests stored / left, GPU time, dollars)",
+    )
+    sweep.set_defaults(func=cmd_sweep)
+
+    olmocr = sub.add_parser(
+        "olmocr-bench", help="olmOCR-Bench pass rates: score outputs, or run a sweep and score"
+    )
+    action = olmocr.add_subparsers(dest="action", required=True)
+    score = action.add_parser("score", help="score a folder of <pdf>_pg<N>_repeat<R>.md outputs")
+    score.add_argument("bench", help="the bench folder: *.jsonl and pdfs/ (bench_data as published)")
+    score.add_argument("outputs", help="a candidate folder in olmOCR's layout")
+    score.add_argument("--json", help="write the results here")
+    run = action.add_parser("run", help="OCR the bench's pages through the store, then score")
+    run.add_argument("bench")
+    run.add_argument("--url", help="endpoint (default: LIGHTON_LAB_URL, else the local engine server)")
+    run.add_argument("--served-model", help="model name at the endpoint (default: its first)")
+    run.add_argument("--model", help="comma-separated grid models (default: the endpoint's)")
+    run.add_argument("--dpi", default="200")
+    run.add_argument("--max-side", help="comma-separated caps in px (default: the model's)")
+    run.add_argument("--store", default="runs/lab.sqlite")
+    run.add_argument("--outputs", help="where to write the candidate folders (default: BENCH/lighton-lab)")
+    run.add_argument("--json", help="write the results here")
+    olmocr.set_defaults(func=cmd_olmocr_bench)
+
+    bench = sub.add_parser("bench", help="throughput: pages/s, latency percentiles, tokens/s, $/1000 pages")
+    _bench_arguments(bench)
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted: finished results are in the store", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":
+    main()

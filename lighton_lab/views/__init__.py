@@ -1,0 +1,1 @@
+"""What a person looks at: notebook widgets, plots, the HTML report and the error analysis."""
