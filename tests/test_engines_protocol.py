@@ -198,32 +198,33 @@ def test_api_key_guards_every_v1_path_and_the_scheme_is_case_insensitive(monkeyp
         assert answer.status_code == 200
 
 
-def readme_snippet(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
+def docs_snippet(title: str) -> str:
+    """A code block of docs/local-server.md, marked ``<!-- title -->``: the docs are run as written."""
+    text = (ROOT / "docs" / "local-server.md").read_text()
     match = re.search(rf"<!-- {title} -->\s*```python\n(.*?)```", text, re.S)
-    assert match, f"README.md has no python block after <!-- {title} -->"
+    assert match, f"docs/local-server.md has no python block after <!-- {title} -->"
     return match.group(1)
 
 
-def test_lighton_client_snippet_in_the_readme_runs_against_the_local_server(server, tmp_path):
-    """The README's copy of what LightOn's client (lightonocr/client.py) sends, run as written."""
+def test_lighton_client_snippet_in_the_docs_runs_against_the_local_server(server, tmp_path):
+    """docs/local-server.md's copy of what LightOn's client (lightonocr/client.py) sends, run as written."""
     image = tmp_path / "page.png"
     image.write_bytes(page_png())
     namespace = {"BASE_URL": server.openai_base_url, "IMAGE": str(image)}
-    exec(readme_snippet("lighton-client"), namespace)
+    exec(docs_snippet("lighton-client"), namespace)
     assert "Transparent" in namespace["text"]
     assert namespace["model"] == "rapidocr/ppocr-v6"
 
 
 def test_a_fourth_engine_is_one_file_and_one_registry_line(monkeypatch):
-    """The README's engine example, registered with one line, serves through the worker-side code path."""
+    """docs/local-server.md's engine example, registered with one line, serves through the worker-side code path."""
     import types
 
     from lighton_lab.engines import ocr, registry
 
     module = types.ModuleType("lighton_lab.engines.upper")
     module.__package__ = "lighton_lab.engines"
-    exec(readme_snippet("fourth-engine"), module.__dict__)
+    exec(docs_snippet("fourth-engine"), module.__dict__)
     monkeypatch.setitem(registry.ENGINES, "upper", module.UpperEngine())  # the one registry line
     assert registry.resolve_engines(["rapidocr", "upper"]) == ["rapidocr/ppocr-v6", "upper/size"]
     ocr.init_worker(["upper/size"])

@@ -29,8 +29,8 @@ def test_compare_says_no_significant_difference_for_noise(tmp_path):
     same = {p: noisy(p % 3) for p in range(1, 13)}
     shifted = {p: noisy((p + 1) % 3) for p in range(1, 13)}  # the same errors on other pages
     result = compare(frame_of({100: same, 200: shifted}, tmp_path), {"dpi": 100}, {"dpi": 200})
-    assert result["pages"] == 12 and result["low"] <= 0 <= result["high"]
-    assert result["verdict"] == "no significant difference"
+    assert result.pages == 12 and result.low <= 0 <= result.high and not result.significant
+    assert result.verdict == "no significant difference"
 
 
 def test_compare_names_the_better_configuration(tmp_path):
@@ -41,8 +41,8 @@ def test_compare_names_the_better_configuration(tmp_path):
         {"dpi": 100},
         {"dpi": 200},
     )
-    assert result["difference"] < 0 and result["high"] < 0 and result["wins_b"] == 12
-    assert result["verdict"].startswith("b has fewer errors")
+    assert result.difference < 0 and result.high < 0 and result.wins_b == 12 and result.significant
+    assert result.verdict.startswith("b has fewer errors")
 
 
 def test_compare_refuses_ambiguous_or_disjoint_configurations(tmp_path):
@@ -54,3 +54,16 @@ def test_compare_refuses_ambiguous_or_disjoint_configurations(tmp_path):
     doubled = pd.concat([frame, frame])
     with pytest.raises(LabError, match="several rows per page"):
         compare(doubled, {"variant": "engine"}, {"variant": "engine"})
+
+
+def test_intervals_do_not_depend_on_the_order_of_the_rows(tmp_path):
+    """Pages are resampled in (document, page) order: shuffling a frame's rows changes no interval."""
+    frame = frame_of(
+        {100: {p: noisy(p % 5) for p in range(1, 21)}, 200: {p: noisy(p % 3) for p in range(1, 21)}}, tmp_path
+    )
+    shuffled = frame.sample(frac=1.0, random_state=3)
+    assert list(shuffled.index) != list(frame.index)
+    columns = ["cer_low", "cer_high", "wer_low", "wer_high"]
+    assert summary(shuffled)[columns].equals(summary(frame)[columns])
+    a, b = compare(frame, {"dpi": 100}, {"dpi": 200}), compare(shuffled, {"dpi": 100}, {"dpi": 200})
+    assert (a.low, a.high) == (b.low, b.high)

@@ -95,14 +95,12 @@ def test_the_generated_bench_runs_through_the_store_and_resumes(local_server, tm
             "arxiv_math",
             "baseline",
         }
-        assert {t["type"] for t in result.tests.values()} == {
-            "present",
-            "absent",
-            "order",
-            "table",
-            "math",
-            "baseline",
-        }
+        types = {"present", "absent", "order", "table", "baseline"}
+        if HAS_CHROMIUM:  # KaTeX renders the math references in a browser
+            assert {t["type"] for t in result.tests.values()} == types | {"math"} and result.skipped == []
+        else:  # left out, and the result says which and why
+            assert {t["type"] for t in result.tests.values()} == types
+            assert [s for s in result.skipped if "formula_emc2" in s and "math" in s]
         assert result.tests["report_title"]["passed"]  # a CPU engine reads a clean title
         assert result.missing == []
     count = store.count()

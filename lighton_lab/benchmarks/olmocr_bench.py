@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import re
 import shutil
@@ -240,7 +241,7 @@ def write_outputs(frame, outputs_dir: str | Path, pdf_root: str | Path | None = 
 
 
 def _slug(value) -> str:
-    if value is None or value != value:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "profile"
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")

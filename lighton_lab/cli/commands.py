@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from lighton_lab.config import SWEEP_DPIS
 from lighton_lab.engines.registry import DEFAULT_ENGINES
 from lighton_lab.errors import LabError
 from lighton_lab.models.gpus import PUBLISHED_THROUGHPUT
@@ -64,7 +65,7 @@ def cmd_demo(args) -> None:
         print(
             f"2/4 corpus {' + '.join(map(str, folders))}: {pages.describe()}; engines: {', '.join(endpoint.models)}"
         )
-        grid = Grid(dpi=[100, 150, 200], max_side=[1024, None], model=endpoint.models)
+        grid = Grid(dpi=list(SWEEP_DPIS), max_side=[1024, None], model=endpoint.models)
         store = Store(Path(args.out) / "lab.sqlite")
         print(
             f"3/4 sweeping {len(pages)} pages x {len(grid)} configurations (DPI x cap x engine; store: {store.path})"

@@ -30,9 +30,12 @@ from lighton_lab.cli.commands import (
     cmd_serve,
     cmd_sweep,
 )
+from lighton_lab.config import SWEEP_DPIS
 from lighton_lab.errors import LabError
 from lighton_lab.models.gpus import DEFAULT_GPU
 from lighton_lab.models.variants import DEFAULT_MODEL
+
+STORE_HELP = "the result store (default: $LIGHTON_LAB_STORE, else runs/lab.sqlite)"
 
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,14 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("corpus")
     sweep.add_argument("--url")
     sweep.add_argument("--model", help="comma-separated model names (default: all the endpoint serves)")
-    sweep.add_argument("--dpi", default="100,150,200")
+    sweep.add_argument("--dpi", default=",".join(map(str, SWEEP_DPIS)))
     sweep.add_argument("--temperature", help="comma-separated (default: each model's profile)")
     sweep.add_argument("--max-side", help="comma-separated caps in px (default: each model's, 1540 or 2048)")
     sweep.add_argument(
         "--max-tokens", type=int, help="default: none sent, the server's limit (as LightOn's client)"
     )
     sweep.add_argument("--concurrency", type=int)
-    sweep.add_argument("--store", default="runs/lab.sqlite")
+    sweep.add_argument("--store", help=STORE_HELP)
     sweep.add_argument("--report", help="folder for report.html")
     sweep.add_argument(
         "--dry-run",
@@ -156,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="comma-separated grid models (default: the endpoint's)")
     run.add_argument("--dpi", default="200")
     run.add_argument("--max-side", help="comma-separated caps in px (default: the model's)")
-    run.add_argument("--store", default="runs/lab.sqlite")
+    run.add_argument("--store", help=STORE_HELP)
     run.add_argument("--outputs", help="where to write the candidate folders (default: BENCH/lighton-lab)")
     run.add_argument("--json", help="write the results here")
     olmocr.set_defaults(func=cmd_olmocr_bench)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from lighton_lab.config import EndpointKind
 from lighton_lab.errors import EndpointError
 
 HEALTH_POLL_S = 1.0
@@ -40,7 +41,7 @@ class Endpoint:
     base_url: str  # server root, without /v1
     model: str
     headers: dict[str, str] = field(default_factory=dict, repr=False)
-    kind: str = "remote"  # local, modal, vllm or remote
+    kind: EndpointKind = "remote"
     gpu: str | None = None  # for the cost model
     models: tuple[str, ...] = ()
     capacity: int | None = None

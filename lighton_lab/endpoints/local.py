@@ -10,7 +10,9 @@ import os
 import sys
 from dataclasses import replace
 
+from lighton_lab.config import ENV_API_KEY
 from lighton_lab.endpoints.endpoint import Endpoint, free_port, launch, wait_healthy
+from lighton_lab.engines.options import API_KEY_ENV, LocalServerOptions
 from lighton_lab.engines.registry import DEFAULT_ENGINES
 from lighton_lab.errors import EndpointError
 
@@ -20,13 +22,11 @@ def start_local(
     workers: int | None = None,
     port: int | None = None,
     faults: str | dict | None = None,
-    cache_size: int = 512,
-    max_payload_mb: float = 20.0,
-    start_delay: float = 0.0,
     timeout: float = 180.0,
     wait: bool = True,
     require_api_key: bool = False,
     served_model_names: dict[str, str] | None = None,
+    **options,
 ) -> Endpoint:
     """Start the CPU engine server in the background and return its Endpoint once healthy.
 
@@ -37,25 +37,22 @@ def start_local(
     the key travels to the server process through its environment, never its command line.
     ``served_model_names`` ({alias: engine}) serves an engine under another name too, as vLLM's
     ``--served-model-name`` does, so a client wired to ``lightonai/LightOnOCR-2-1B`` can use the baseline.
+    Other keywords are fields of ``LocalServerOptions`` (``cache_size``, ``max_payload_mb``,
+    ``max_model_len``, ``start_delay``), with its defaults.
     """
-    if isinstance(engines, (list, tuple)):
-        engines = ",".join(engines)
     if isinstance(faults, dict):
         faults = ",".join(f"{k}={v}" for k, v in faults.items())
+    settings = LocalServerOptions(
+        engines=",".join(engines) if isinstance(engines, (list, tuple)) else engines,
+        workers=workers,
+        faults=faults or "",
+        served_model_names=tuple((served_model_names or {}).items()),
+        **options,
+    )
     for attempt in range(1, 4):  # a free port can be taken by someone else before the server binds it
         try:
             return _start_local_once(
-                engines,
-                workers,
-                port or free_port(),
-                faults,
-                cache_size,
-                max_payload_mb,
-                start_delay,
-                timeout,
-                wait,
-                require_api_key,
-                served_model_names or {},
+                replace(settings, port=port or free_port()), timeout, wait, require_api_key
             )
         except EndpointError as exc:
             if port or attempt == 3 or "address already in use" not in str(exc).lower():
@@ -63,56 +60,24 @@ def start_local(
 
 
 def _start_local_once(
-    engines: str,
-    workers: int | None,
-    port: int,
-    faults: str | None,
-    cache_size: int,
-    max_payload_mb: float,
-    start_delay: float,
-    timeout: float,
-    wait: bool,
-    require_api_key: bool,
-    aliases: dict[str, str],
+    options: LocalServerOptions, timeout: float, wait: bool, require_api_key: bool
 ) -> Endpoint:
-    cmd = [
-        sys.executable,
-        "-m",
-        "lighton_lab.engines.server",
-        "--port",
-        str(port),
-        "--engines",
-        engines,
-        "--cache-size",
-        str(cache_size),
-        "--max-payload-mb",
-        str(max_payload_mb),
-    ]
-    if workers:
-        cmd += ["--workers", str(workers)]
-    if faults:
-        cmd += ["--faults", faults]
-    if start_delay:
-        cmd += ["--start-delay", str(start_delay)]
-    for alias, engine in aliases.items():
-        cmd += ["--served-model-name", f"{alias}={engine}"]
+    cmd = [sys.executable, "-m", "lighton_lab.engines.server", "--port", str(options.port), *options.argv()]
     env = dict(os.environ)
-    env.pop("LIGHTON_LAB_SERVER_API_KEY", None)
+    env.pop(API_KEY_ENV, None)
     headers = {}
     if require_api_key:
-        key = os.environ.get("LIGHTON_LAB_API_KEY")
+        key = os.environ.get(ENV_API_KEY)
         if not key:
-            raise EndpointError("require_api_key=True needs LIGHTON_LAB_API_KEY in the environment")
-        env["LIGHTON_LAB_SERVER_API_KEY"] = key
+            raise EndpointError(f"require_api_key=True needs {ENV_API_KEY} in the environment")
+        env[API_KEY_ENV] = key
         headers = {"Authorization": f"Bearer {key}"}
-    endpoint = Endpoint(f"http://127.0.0.1:{port}", "", headers, "local", server=launch(cmd, "local", env))
+    endpoint = Endpoint(
+        f"http://127.0.0.1:{options.port}", "", headers, "local", server=launch(cmd, "local", env)
+    )
     if not wait:
         return endpoint
     wait_healthy(endpoint, timeout)
     served = endpoint.list_models()
-    return replace(endpoint, models=tuple(served), model=served[0], capacity=_local_capacity(workers))
-
-
-def _local_capacity(workers: int | None) -> int:
-    """The local server runs one page per worker process (default: one per CPU)."""
-    return workers or os.cpu_count() or 2
+    capacity = options.workers or os.cpu_count() or 2  # one page per worker process
+    return replace(endpoint, models=tuple(served), model=served[0], capacity=capacity)

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from lighton_lab.config import Parallelism
 from lighton_lab.endpoints.endpoint import (
     Endpoint,
     Server,
@@ -81,7 +82,7 @@ def start_modal(
     max_inputs: int | None = None,
     min_containers: int = 0,
     max_containers: int | None = None,
-    parallelism: str = "data",
+    parallelism: Parallelism = "data",
     revision: str | None = None,
     app_name: str | None = None,
     app_path: str | Path | None = None,

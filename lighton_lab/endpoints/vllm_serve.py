@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 
+from lighton_lab.config import Parallelism
 from lighton_lab.endpoints.endpoint import (
     Endpoint,
     Server,
@@ -15,7 +16,7 @@ from lighton_lab.endpoints.endpoint import (
 )
 from lighton_lab.endpoints.modal_serve import COLD_START_S
 from lighton_lab.errors import EndpointError
-from lighton_lab.models.gpus import resolve_gpu
+from lighton_lab.models.gpus import DEFAULT_GPU, resolve_gpu
 from lighton_lab.models.serving import batch_capacity, vllm_command
 from lighton_lab.models.variants import DEFAULT_MODEL, resolve_model
 
@@ -24,11 +25,11 @@ def start_vllm(
     model: str = DEFAULT_MODEL,
     port: int = 8000,
     host: str = "127.0.0.1",
-    gpu: str = "H100",
+    gpu: str = DEFAULT_GPU,
     gpu_count: int = 1,
     fast_boot: bool = False,
     max_num_seqs: int | None = None,
-    parallelism: str = "data",
+    parallelism: Parallelism = "data",
     timeout: float = COLD_START_S,
     dry_run: bool = False,
 ) -> Endpoint:

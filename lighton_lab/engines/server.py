@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import json
 import os
+import sys
 import time
 import uuid
 from collections import OrderedDict
@@ -35,6 +36,7 @@ from multiprocessing import get_context
 
 from lighton_lab.engines.faults import Faults
 from lighton_lab.engines.ocr import ImageRejected, init_worker, recognize
+from lighton_lab.engines.options import API_KEY_ENV, LocalServerOptions
 from lighton_lab.engines.prometheus import ServerMetrics
 from lighton_lab.engines.protocol import (
     ChatRequest,
@@ -46,37 +48,30 @@ from lighton_lab.engines.protocol import (
 )
 from lighton_lab.engines.registry import DEFAULT_ENGINES, EngineError, engine_of, resolve_engines
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MB = 1_000_000  # the payload limit is in megabytes of 10^6 bytes, as the option says
-DEFAULT_MAX_PAYLOAD_MB = 20.0
 
 
 class LocalServer:
     """The routes as methods; ``app()`` is the ASGI application (Starlette)."""
 
     def __init__(
-        self,
-        models: list[str],
-        aliases: dict[str, str] | None = None,
-        workers: int | None = None,
-        faults: Faults | None = None,
-        max_payload: int = int(DEFAULT_MAX_PAYLOAD_MB * MB),
-        cache_size: int = 512,
-        api_key: str | None = None,
+        self, models: list[str], options: LocalServerOptions | None = None, api_key: str | None = None
     ):
-        self.models, self.aliases = list(models), dict(aliases or {})
+        options = options or LocalServerOptions()
+        self.models, self.options, self.api_key = list(models), options, api_key
+        self.aliases = {
+            alias: _engine_name(target, self.models) for alias, target in options.served_model_names
+        }
         for alias, target in self.aliases.items():
             if target not in self.models:
                 raise EngineError(
                     f"--served-model-name {alias}={target}: {target} is not served here "
                     f"({', '.join(self.models)})"
                 )
-        self.workers = workers or os.cpu_count() or 1
-        self.faults, self.max_payload, self.cache_size, self.api_key = (
-            faults or Faults(),
-            max_payload,
-            cache_size,
-            api_key,
-        )
+        self.workers = options.workers or os.cpu_count() or 1
+        self.faults = Faults.parse(options.faults)
+        self.max_payload, self.cache_size = int(options.max_payload_mb * MB), options.cache_size
         self.metrics = ServerMetrics(self.workers)
         self.cache: OrderedDict[tuple[str, str], tuple] = OrderedDict()
         self.pending: dict[str, tuple] = {}  # Modal-style poll id -> (task, request, model, started)
@@ -356,43 +351,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument(
-        "--engines",
-        default=DEFAULT_ENGINES,
-        help="comma-separated: rapidocr, tesseract, tesseract/fra+deu, ... (missing ones are skipped "
-        "when left at the default)",
-    )
-    parser.add_argument(
-        "--served-model-name",
-        action="append",
-        default=[],
-        metavar="ALIAS=ENGINE",
-        help="also serve ENGINE's model as ALIAS (repeatable), e.g. "
-        "lightonai/LightOnOCR-2-1B=rapidocr/ppocr-v6, like vLLM's --served-model-name",
-    )
-    parser.add_argument("--workers", type=int, default=None, help="OCR processes (default: CPU count)")
-    parser.add_argument(
-        "--max-payload-mb",
-        type=float,
-        default=DEFAULT_MAX_PAYLOAD_MB,
-        help="largest request body, in MB of 10^6 bytes (default 20)",
-    )
-    parser.add_argument(
-        "--cache-size", type=int, default=512, help="deterministic-result cache entries (0: off)"
-    )
-    parser.add_argument(
-        "--faults", default="", help="fault injection, e.g. 'error_rate=0.2,drop_rate=0.1,seed=1'"
-    )
-    parser.add_argument(
-        "--start-delay", type=float, default=0.0, help="wait before listening (simulates a cold start)"
-    )
+    LocalServerOptions.add_arguments(parser)
     parser.add_argument(
         "--api-key",
-        default=os.environ.get("LIGHTON_LAB_SERVER_API_KEY"),
-        help="require `Authorization: Bearer KEY` on every /v1 path, as vLLM's --api-key does "
-        "(default: $LIGHTON_LAB_SERVER_API_KEY)",
+        default=os.environ.get(API_KEY_ENV),
+        help=f"require `Authorization: Bearer KEY` on every /v1 path, as vLLM's --api-key does "
+        f"(default: ${API_KEY_ENV})",
     )
 
 
@@ -400,40 +364,39 @@ def run(args: argparse.Namespace) -> None:
     import uvicorn
 
     try:
-        models = resolve_engines(args.engines.split(","), skip_missing=args.engines == DEFAULT_ENGINES)
-        aliases = dict(_alias(spec, models) for spec in args.served_model_name)
-        server = LocalServer(
-            models,
-            aliases,
-            workers=args.workers,
-            faults=Faults.parse(args.faults),
-            max_payload=int(args.max_payload_mb * MB),
-            cache_size=args.cache_size,
-            api_key=args.api_key,
-        )
+        options = LocalServerOptions.from_args(args)
+        models = resolve_engines(options.engines.split(","), skip_missing=options.engines == DEFAULT_ENGINES)
+        server = LocalServer(models, options, api_key=args.api_key)
     except (EngineError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
-    if args.start_delay:
-        time.sleep(args.start_delay)
+    if options.host not in LOOPBACK and not args.api_key:
+        print(
+            f"warning: listening on {options.host} without --api-key: anyone who can reach this machine can "
+            f"use the server. Set --api-key (or ${API_KEY_ENV}) or bind to 127.0.0.1.",
+            file=sys.stderr,
+            flush=True,
+        )
+    if options.start_delay:
+        time.sleep(options.start_delay)
     print(
-        f"lighton-lab local server: models {', '.join(server.served)} on http://{args.host}:{args.port}/v1",
+        f"lighton-lab local server: models {', '.join(server.served)} on http://{options.host}:{options.port}/v1",
         flush=True,
     )
     uvicorn.run(
-        server.app(), host=args.host, port=args.port, log_level="warning", timeout_keep_alive=30, backlog=2048
+        server.app(),
+        host=options.host,
+        port=options.port,
+        log_level="warning",
+        timeout_keep_alive=30,
+        backlog=2048,
     )
 
 
-def _alias(spec: str, models: list[str]) -> tuple[str, str]:
-    alias, _, target = spec.partition("=")
-    if not alias.strip():
-        raise ValueError(
-            f"--served-model-name {spec!r}: use ALIAS=ENGINE, e.g. lightonai/LightOnOCR-2-1B=rapidocr"
-        )
-    target = target.strip() or models[0]
-    if target not in models:  # a short engine name: rapidocr -> rapidocr/ppocr-v6
-        target = next((m for m in models if m.split("/", 1)[0] == target), target)
-    return alias.strip(), target
+def _engine_name(target: str, models: list[str]) -> str:
+    """An alias's engine as served: empty is the first model, a short name (rapidocr) its full name."""
+    if not target:
+        return models[0]
+    return target if target in models else next((m for m in models if m.split("/", 1)[0] == target), target)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 
+import pandas as pd
+
 from lighton_lab.config import Normalization
 from lighton_lab.models.variants import output_format
 from lighton_lab.scoring.peers import olmocr_ned, omnidocbench_ned
@@ -110,8 +112,6 @@ def scores(
 
 
 def empty_frame(normalization: str = "markdown"):
-    import pandas as pd
-
     blank = Result(
         key="",
         document="",
@@ -144,8 +144,6 @@ def load_results(
     regions get ``region_cer``/``reading_order``); without it, the reference stored with each result.
     The frame writes to Parquet as it is: ``load_results(store).to_parquet("runs/lab.parquet")``.
     """
-    import pandas as pd
-
     normalization = resolve_normalization(normalization, profile)
     pages = {(p.document, p.page_number): p for p in corpus} if corpus is not None else {}
     rows = []

@@ -3,40 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from lighton_lab.errors import LabError
 from lighton_lab.frames.rows import CONFIG_COLUMNS
 from lighton_lab.scoring.text import rate
 
 BOOTSTRAP_SAMPLES = 1000
-
-
 BOOTSTRAP_SEED = 0  # fixed: the same frame always gives the same interval
-
-
 LEVEL = 0.95
+PAGE_KEY = ["document", "page_number"]  # pages are resampled in this order, whatever the frame's row order
 
 
 def _micro(edits: np.ndarray, lengths: np.ndarray) -> float | None:
     return rate(int(edits.sum()), int(lengths.sum())) if len(edits) else None
 
 
+def _resample(n: int, samples: int, seed: int) -> np.ndarray:
+    """Page indices of ``samples`` bootstrap draws (pages with replacement), the same for the same n and seed."""
+    return np.random.default_rng(seed).integers(0, n, size=(samples, n))
+
+
+def _percentiles(values: np.ndarray) -> tuple[float, float]:
+    low, high = np.quantile(values, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+    return float(low), float(high)
+
+
 def bootstrap(
     edits, lengths, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED
 ) -> tuple[float, float]:
-    """95% percentile interval of the micro rate sum(edits)/sum(lengths), pages resampled with replacement."""
+    """95% percentile interval of the micro rate sum(edits)/sum(lengths), pages resampled with replacement.
+
+    Give the pages in a fixed order (``summary`` and ``compare`` sort them by document and page), so the
+    interval does not change when the rows of a frame are shuffled.
+    """
     edits, lengths = np.asarray(edits, dtype=float), np.asarray(lengths, dtype=float)
     if len(edits) == 0:
         return (np.nan, np.nan)
-    idx = np.random.default_rng(seed).integers(0, len(edits), size=(samples, len(edits)))
-    totals = lengths[idx].sum(axis=1)
-    rates = np.where(
-        totals > 0, edits[idx].sum(axis=1) / np.maximum(totals, 1), (edits[idx].sum(axis=1) > 0) * 1.0
-    )
-    low, high = np.quantile(rates, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    return float(low), float(high)
+    idx = _resample(len(edits), samples, seed)
+    totals, errors = lengths[idx].sum(axis=1), edits[idx].sum(axis=1)
+    return _percentiles(np.where(totals > 0, errors / np.maximum(totals, 1), (errors > 0) * 1.0))
+
+
+def _in_page_order(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in PAGE_KEY if c in frame.columns]
+    return frame.sort_values(keys, kind="stable") if keys else frame
 
 
 def summary(frame, by: list[str] | None = None, intervals: bool = True):
@@ -44,11 +58,10 @@ def summary(frame, by: list[str] | None = None, intervals: bool = True):
     macro CER, NED (bounded in [0, 1], unlike CER), micro/macro WER with interval, bag-of-words F1 (exact
     and folded), latency, observed pages/s and tokens. Micro rates weigh pages by length; macro is the
     page mean. CER can exceed 1 when the output is longer than the reference (a loop): NED cannot."""
-    import pandas as pd
-
     by = [c for c in (by or CONFIG_COLUMNS) if c in frame.columns]
     rows = []
     for key, group in frame.groupby(by, dropna=False, sort=True):
+        group = _in_page_order(group)
         scored = group[group["cer"].notna()]
         ok = group[group["error"].isna()]
         wall = (ok["finished"].max() - ok["started"].min()) if len(ok) else None
@@ -97,21 +110,20 @@ def _usd_per_1000(group, pages_per_s: float | None) -> float | None:
 def compact(table):
     """``summary`` in the few columns that fit a notebook: configuration, pages, CER [95% interval], WER,
     loops, truncations, pages/s and $/1000 pages (GPU endpoints)."""
-    import pandas as pd
 
     def config(row) -> str:
         parts = [str(row.get("variant", "")), f"{row['dpi']:g} dpi" if "dpi" in row else ""]
         if row.get("max_side") == row.get("max_side") and row.get("max_side") is not None:
             parts.append(f"cap {int(row['max_side'])}")
         t = row.get("temperature")
-        if t is not None and t == t:
+        if not pd.isna(t):
             parts.append(f"T={t:g}")
         return " · ".join(p for p in parts if p)
 
     def shown(value, low=None, high=None) -> str:
-        if value is None or value != value:
+        if pd.isna(value):
             return "–"
-        return f"{value:.4f} [{low:.4f}, {high:.4f}]" if low is not None and low == low else f"{value:.4f}"
+        return f"{value:.4f} [{low:.4f}, {high:.4f}]" if not pd.isna(low) else f"{value:.4f}"
 
     rows = [
         {
@@ -140,50 +152,70 @@ def _select(frame, config: Mapping):
     return frame[mask & frame["cer"].notna().to_numpy()]
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Configuration ``b`` against configuration ``a`` on the pages both scored (see ``compare``)."""
+
+    a: dict
+    b: dict
+    pages: int
+    micro_cer_a: float
+    micro_cer_b: float
+    difference: float  # micro CER of b minus a: negative means b has fewer errors
+    low: float  # 95% bootstrap interval of the difference
+    high: float
+    wins_b: int  # pages where b's CER is lower
+    losses_b: int
+    ties: int
+
+    @property
+    def significant(self) -> bool:
+        """The 95% interval excludes 0."""
+        return not self.low <= 0 <= self.high
+
+    @property
+    def verdict(self) -> str:
+        if not self.significant:
+            return "no significant difference"
+        return f"{'b' if self.difference < 0 else 'a'} has fewer errors (95% interval excludes 0)"
+
+
 def compare(
     frame, a: Mapping, b: Mapping, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED
-) -> dict:
+) -> Comparison:
     """Configuration ``b`` minus configuration ``a`` on the pages both scored (paired): micro CER difference
     with its 95% bootstrap interval, page wins/losses/ties (by page CER) and a verdict in plain words.
 
     ``compare(frame, {"dpi": 100}, {"dpi": 200})``; a negative difference means ``b`` has fewer errors.
     """
     left, right = _select(frame, a), _select(frame, b)
-    pages = ["document", "page_number"]
-    paired = left.merge(right, on=pages, suffixes=("_a", "_b"))
+    paired = left.merge(right, on=PAGE_KEY, suffixes=("_a", "_b"))
     if paired.empty:
         raise LabError(f"compare(): no page was scored under both {dict(a)} and {dict(b)}")
-    if paired.duplicated(pages).any():
+    if paired.duplicated(PAGE_KEY).any():
         raise LabError(
             "compare(): a configuration matches several rows per page; name more columns "
             f"(e.g. variant, dpi, max_side, temperature) in {dict(a)} and {dict(b)}"
         )
+    paired = _in_page_order(paired)
     ea, eb = paired["char_edits_a"].to_numpy(float), paired["char_edits_b"].to_numpy(float)
     n = paired["ref_chars_a"].to_numpy(float)
-    difference = _micro(eb, n) - _micro(ea, n)
-    idx = np.random.default_rng(seed).integers(0, len(n), size=(samples, len(n)))
-    totals = np.maximum(n[idx].sum(axis=1), 1)
-    diffs = (eb[idx].sum(axis=1) - ea[idx].sum(axis=1)) / totals
-    low, high = (float(x) for x in np.quantile(diffs, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]))
+    idx = _resample(len(n), samples, seed)
+    low, high = _percentiles((eb[idx].sum(axis=1) - ea[idx].sum(axis=1)) / np.maximum(n[idx].sum(axis=1), 1))
     cer_a, cer_b = paired["cer_a"].to_numpy(float), paired["cer_b"].to_numpy(float)
-    if low <= 0 <= high:
-        verdict = "no significant difference"
-    else:
-        verdict = f"{'b' if difference < 0 else 'a'} has fewer errors (95% interval excludes 0)"
-    return {
-        "a": dict(a),
-        "b": dict(b),
-        "pages": len(paired),
-        "micro_cer_a": _micro(ea, n),
-        "micro_cer_b": _micro(eb, n),
-        "difference": difference,
-        "low": low,
-        "high": high,
-        "wins_b": int((cer_b < cer_a).sum()),
-        "losses_b": int((cer_b > cer_a).sum()),
-        "ties": int((cer_b == cer_a).sum()),
-        "verdict": verdict,
-    }
+    return Comparison(
+        a=dict(a),
+        b=dict(b),
+        pages=len(paired),
+        micro_cer_a=_micro(ea, n),
+        micro_cer_b=_micro(eb, n),
+        difference=_micro(eb, n) - _micro(ea, n),
+        low=low,
+        high=high,
+        wins_b=int((cer_b < cer_a).sum()),
+        losses_b=int((cer_b > cer_a).sum()),
+        ties=int((cer_b == cer_a).sum()),
+    )
 
 
 def best(frame, metric: str = "micro_cer"):
@@ -196,8 +228,6 @@ def best(frame, metric: str = "micro_cer"):
 
 def worst_pages(frame, n: int = 10, metric: str = "cer"):
     """The ``n`` rows with the highest ``metric`` (failed requests first)."""
-    import pandas as pd
-
     failed = frame[frame["error"].notna()]
     scored = frame[frame[metric].notna()].sort_values(metric, ascending=False, kind="stable")
     return pd.concat([failed, scored]).head(n)

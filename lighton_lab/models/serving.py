@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lighton_lab.config import Parallelism
 from lighton_lab.errors import ModelError
 from lighton_lab.models.gpus import DEFAULT_GPU, GPU, resolve_gpu
 from lighton_lab.models.variants import CARD_FLAGS, DEFAULT_MODEL, MODAL_NAME_LIMIT, Variant, resolve_model
 
 
-def check_parallelism(variant: Variant, gpu: GPU, gpu_count: int, parallelism: str) -> None:
+def check_parallelism(variant: Variant, gpu: GPU, gpu_count: int, parallelism: Parallelism) -> None:
     """Refuse GPU counts that Modal or vLLM would refuse later, after a paid image build and boot."""
     if parallelism not in ("data", "tensor"):
         raise ModelError(f"parallelism must be 'data' or 'tensor', got {parallelism!r}")
@@ -44,7 +45,7 @@ def vllm_command(
     max_num_seqs: int | None = None,
     served_model_name: str | None = None,
     revision: str | None = None,
-    parallelism: str = "data",
+    parallelism: Parallelism = "data",
 ) -> list[str]:
     """The exact ``vllm serve`` argv for a variant, as the model cards give it.
 
@@ -77,7 +78,10 @@ def vllm_command(
 
 
 def batch_capacity(
-    gpu: str | GPU | None, gpu_count: int = 1, parallelism: str = "data", max_num_seqs: int | None = None
+    gpu: str | GPU | None,
+    gpu_count: int = 1,
+    parallelism: Parallelism = "data",
+    max_num_seqs: int | None = None,
 ) -> int:
     """Requests one container's vLLM runs at once: ``--max-num-seqs`` per replica times the replicas."""
     card = gpu if isinstance(gpu, GPU) else resolve_gpu(gpu)
@@ -112,7 +116,7 @@ class ServeConfig:
     model: str = DEFAULT_MODEL
     gpu: str = DEFAULT_GPU
     gpu_count: int = 1
-    parallelism: str = "data"  # several GPUs: "data" replicas (default) or "tensor" shards
+    parallelism: Parallelism = "data"  # several GPUs: "data" replicas (default) or "tensor" shards
     fast_boot: bool = False
     require_proxy_auth: bool = False
     scaledown_minutes: int = 15  # idle time before the GPU is released

@@ -10,6 +10,8 @@ from __future__ import annotations
 import unicodedata
 from collections import Counter
 
+import pandas as pd
+
 from lighton_lab.frames.stats import summary
 from lighton_lab.scoring.diff import opcodes
 
@@ -31,8 +33,6 @@ def char_class(ch: str) -> str:
 def errors_by_class(frame, normalization: str | None = None):
     """Reference characters of each class and how many of them were substituted or deleted, and
     inserted characters by class; one row per class, with the class's own error rate."""
-    import pandas as pd
-
     normalization = normalization or frame.attrs.get("normalization", "markdown")
     total, wrong, inserted = Counter(), Counter(), Counter()
     for ref, hyp, formats in _scored_pairs(frame):
@@ -66,8 +66,6 @@ def confusion_pairs(frame, n: int = 20, normalization: str | None = None):
     """The most frequent substitutions ``reference -> output``. Adjacent edits of the alignment form one
     confusion (a substitution next to an insertion: ``m -> rn``); runs of equal length are split into
     single-character pairs. Pure insertions and deletions are not confusions."""
-    import pandas as pd
-
     normalization = normalization or frame.attrs.get("normalization", "markdown")
     pairs = Counter()
     for ref, hyp, formats in _scored_pairs(frame):

@@ -8,6 +8,8 @@ drawn between two points of noise must not read as a finding.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from lighton_lab.frames.stats import summary
 
 _INTERVALS = {"micro_cer": ("cer_low", "cer_high"), "micro_wer": ("wer_low", "wer_high")}
@@ -15,7 +17,7 @@ _INTERVALS = {"micro_cer": ("cer_low", "cer_high"), "micro_wer": ("wer_low", "we
 
 def temperature_label(value) -> str:
     """``T=0.2``, or ``T=–`` for engines that take no temperature."""
-    return "T=–" if value is None or value != value else f"T={value:g}"
+    return "T=–" if pd.isna(value) else f"T={value:g}"
 
 
 def cer_vs_dpi(frame, metric: str = "micro_cer", ax=None):
@@ -34,7 +36,7 @@ def cer_vs_dpi(frame, metric: str = "micro_cer", ax=None):
     ):
         group = group.sort_values("dpi")
         label = f"{variant} · {temperature_label(temperature)}" + (
-            f" · cap {int(max_side)}" if max_side == max_side else ""
+            f" · cap {int(max_side)}" if not pd.isna(max_side) else ""
         )
         if low_col in group:
             values, low, high = (

@@ -13,6 +13,8 @@ import io
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from lighton_lab.frames.stats import compact, compare, summary, worst_pages
 from lighton_lab.scoring.diff import diff_html
 from lighton_lab.views.plots import cer_distribution, cer_vs_dpi, png, temperature_label
@@ -71,8 +73,6 @@ def write_report(
 def comparisons(frame):
     """Paired comparisons a reader of a DPI x cap sweep asks first: the lowest against the highest DPI at each
     cap, and the smallest against the largest cap at each DPI, per model and temperature."""
-    import pandas as pd
-
     from lighton_lab.errors import LabError
 
     rows = []
@@ -83,7 +83,7 @@ def comparisons(frame):
             if len(values) < 2:
                 continue
             fixed = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-            fixed = {k: v for k, v in fixed.items() if v == v and v is not None}
+            fixed = {k: v for k, v in fixed.items() if not pd.isna(v)}
             try:
                 result = compare(frame, {**fixed, axis: values[0]}, {**fixed, axis: values[-1]})
             except LabError:
@@ -92,13 +92,13 @@ def comparisons(frame):
                 {
                     "compared": f"{axis} {values[0]:g} → {values[-1]:g}",
                     **{k: str(v) for k, v in fixed.items()},
-                    "pages": result["pages"],
-                    "CER change": f"{result['difference']:+.4f}",
-                    "95% CI": f"[{result['low']:+.4f}, {result['high']:+.4f}]",
-                    "better / worse / same pages": f"{result['wins_b']} / {result['losses_b']} / {result['ties']}",
-                    "verdict": result["verdict"]
-                    .replace("b has", "the second has")
-                    .replace("a has", "the first has"),
+                    "pages": result.pages,
+                    "CER change": f"{result.difference:+.4f}",
+                    "95% CI": f"[{result.low:+.4f}, {result.high:+.4f}]",
+                    "better / worse / same pages": f"{result.wins_b} / {result.losses_b} / {result.ties}",
+                    "verdict": result.verdict.replace("b has", "the second has").replace(
+                        "a has", "the first has"
+                    ),
                 }
             )
     return pd.DataFrame(rows)
@@ -140,7 +140,7 @@ def _thumbnail(page, row) -> str:
     from lighton_lab.errors import RenderError
     from lighton_lab.render import render_page
 
-    cap = None if row["max_side"] != row["max_side"] else int(row["max_side"])
+    cap = None if pd.isna(row["max_side"]) else int(row["max_side"])
     try:
         image = render_page(page, dpi=row["dpi"], max_side=cap)
     except RenderError:

@@ -14,7 +14,9 @@ import threading
 import time
 
 import ipywidgets as w
+import pandas as pd
 
+from lighton_lab.config import SWEEP_DPIS
 from lighton_lab.corpus.corpus import Corpus, Page
 from lighton_lab.frames.rows import load_results
 from lighton_lab.frames.stats import compact, summary
@@ -43,7 +45,7 @@ class SweepPanel(w.VBox):
             concurrency,
         )
         models = served_models(endpoints)
-        self.dpi = w.SelectMultiple(options=DPI_CHOICES, value=(100, 150, 200), description="DPI", rows=4)
+        self.dpi = w.SelectMultiple(options=DPI_CHOICES, value=SWEEP_DPIS, description="DPI", rows=4)
         self.max_side = w.SelectMultiple(
             options=CAP_CHOICES, value=(PROFILE,), description="cap (px)", rows=4
         )
@@ -236,7 +238,7 @@ class PageViewer(w.VBox):
                 "error"
                 if isinstance(r.error, str)
                 else f"CER {r.cer:.3f}"
-                if r.cer == r.cer
+                if not pd.isna(r.cer)
                 else "no reference"
             )
             for r in self.frame.itertuples()
@@ -282,7 +284,7 @@ class PageViewer(w.VBox):
         if isinstance(row["error"], str):
             self.scores.value = f"<b>error:</b> {html.escape(row['error'])}"
             self.diff.value = ""
-        elif row["cer"] == row["cer"] and row["cer"] is not None:
+        elif not pd.isna(row["cer"]):
             self.scores.value = (
                 f"CER <b>{row['cer']:.4f}</b> · WER <b>{row['wer']:.4f}</b> · bag-of-words F1 "
                 f"{row['bow_f1']:.3f} · {row['width']}x{row['height']} px "
@@ -310,7 +312,7 @@ class PageViewer(w.VBox):
                 image = render_page(
                     page,
                     dpi=row["dpi"],
-                    max_side=None if row["max_side"] != row["max_side"] else int(row["max_side"]),
+                    max_side=None if pd.isna(row["max_side"]) else int(row["max_side"]),
                 )
                 image.thumbnail((900, 900))
                 buffer = io.BytesIO()
