@@ -70,7 +70,7 @@ def test_no_retry_on_400(clean):
     with pytest.raises(OCRRequestError) as info:
         OCRClient(clean, retry=FAST).ocr(b"this is not an image")
     assert info.value.status == 400
-    assert "decode" in str(info.value)
+    assert "Failed to load image" in str(info.value)
     assert chat_posts(clean) - before == 1
 
 

@@ -210,14 +210,14 @@ PNG_1PX = base64.b64encode(
 
 ERROR_CASES = [
     # (name, body, raw, status, words in the message)
-    ("not json", b"{oops", True, 400, "not valid JSON"),
+    ("not json", b"{oops", True, 400, "JSON decode error"),
     ("no messages", {"model": "rapidocr/ppocr-v6"}, False, 400, "messages"),
     (
         "bad part",
         {"messages": [{"role": "user", "content": [{"type": "audio"}]}]},
         False,
         400,
-        "content part",
+        "validation errors for ValidatorIterator",
     ),
     (
         "bad max_tokens",
@@ -303,7 +303,7 @@ ERROR_CASES = [
         },
         False,
         400,
-        "decode",
+        "Failed to load image",
     ),
     (
         "unknown model",
@@ -320,7 +320,7 @@ ERROR_CASES = [
         },
         False,
         404,
-        "rapidocr/ppocr-v6",
+        "does not exist",
     ),
 ]
 

@@ -12,6 +12,8 @@ from typing import Protocol
 
 from PIL import Image
 
+from lighton_lab.engines.layout import Paragraph
+
 
 class Engine(Protocol):
     """The interface the local server needs; see ``instant.py`` for the smallest complete example."""
@@ -25,8 +27,11 @@ class Engine(Protocol):
     def load(self) -> None:
         """Load models once in a worker process, before ``/health`` says ready."""
 
-    def recognize(self, model: str, image: Image.Image) -> str:
-        """The page's text in reading order (``image`` is RGB, alpha already composited on white)."""
+    def recognize(self, model: str, image: Image.Image) -> str | list[Paragraph]:
+        """The page in reading order (``image`` is RGB, alpha already composited on white): its text, or its
+        paragraphs of lines with their boxes in the image's pixels (``layout.Box``), which grounding
+        answers need. An engine that returns text answers grounding with one page-sized block per
+        paragraph."""
 
 
 class EngineError(ValueError):

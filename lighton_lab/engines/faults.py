@@ -3,7 +3,9 @@
 Off by default. The client's retries and the sweep's bookkeeping are only as good as the failures they
 were tested against, so each fault below is one seen in real deployments: cold-start 503s, rate limits
 with ``Retry-After``, connections dropped mid-answer, streams that stall, answers that are not JSON,
-and Modal's 303 "poll here" redirect for requests that outlive its 150 s web timeout.
+Modal's 303 "poll here" redirect for requests that outlive its 150 s web timeout, and what a GPU model
+does over time: answers that degenerate into a repetition loop (``loop_rate``), decoding at a finite
+speed (``token_rate``) and time before the first token (``latency_s``).
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ class Faults:
     stall_rate: float = 0.0  # streams: stop sending for ``stall_s`` after the first chunk
     stall_s: float = 30.0
     malformed_rate: float = 0.0  # 200 with a body that is not JSON, has no choices, or no content
-    latency_s: float = 0.0  # added to every chat request
+    loop_rate: float = 0.0  # the answer degenerates: one line repeated until the token budget runs out
+    latency_s: float = 0.0  # added to every chat request before its first token (prefill, queueing)
+    token_rate: float = 0.0  # tokens per second of the answer, as a GPU decodes (0: all at once)
     redirect_after_s: float | None = None  # emulate Modal: 303 to a poll URL when slower than this
     seed: int | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            if f.name.endswith("_rate"):
+            if f.name.endswith("_rate") and f.name != "token_rate":
                 value = getattr(self, f.name)
                 if not 0.0 <= value <= 1.0:
                     raise ValueError(f"Faults.{f.name} must be within [0, 1], got {value}")
@@ -38,14 +42,19 @@ class Faults:
 
     @property
     def active(self) -> bool:
-        return any(getattr(self, f.name) for f in fields(self) if f.name.endswith("_rate")) or bool(
+        return any(getattr(self, f"{name}_rate") for name in self.drawn) or bool(
             self.latency_s or self.redirect_after_s
         )
+
+    @property
+    def drawn(self) -> tuple[str, ...]:
+        """The faults that ``draw`` chooses from (one per request at most)."""
+        return ("error", "rate_limit", "drop", "stall", "malformed", "loop")
 
     def draw(self) -> str | None:
         """The fault for the next request, or None. At most one fault per request."""
         roll = self._rng.random()
-        for name in ("error", "rate_limit", "drop", "stall", "malformed"):
+        for name in self.drawn:
             rate = getattr(self, f"{name}_rate")
             if roll < rate:
                 return name
@@ -93,16 +102,19 @@ def faulty_body(data: bytes, fault: str | None, faults: Faults):
 
 
 async def faulty_stream(events, fault: str | None, faults: Faults):
-    """SSE lines of ``events``, stalled, cut or spoiled after the first chunk when ``fault`` says so."""
+    """SSE lines of ``events`` (an async iterator of chunks), stalled, cut or spoiled after the first
+    content chunk when ``fault`` says so; ``data: [DONE]`` at the end, as vLLM ends every stream."""
     import asyncio
     import json
 
-    for i, event in enumerate(events):
-        yield f"data: {json.dumps(event)}\n\n".encode()
+    i = 0
+    async for event in events:
+        yield f"data: {json.dumps(event, separators=(',', ':'), ensure_ascii=False)}\n\n".encode()
         if i == 1 and fault == "stall":
             await asyncio.sleep(faults.stall_s)
         if i == 1 and fault == "drop":
             raise ConnectionAbortedError("injected fault: connection dropped mid-stream")
+        i += 1
     if fault == "malformed":
         yield b"data: {not json\n\n"
     yield b"data: [DONE]\n\n"

@@ -1,4 +1,5 @@
-"""Reading order for engines that return loose text boxes (RapidOCR): columns, lines, paragraphs.
+"""Reading order for engines that return loose text boxes (RapidOCR): columns, lines, paragraphs, with
+the boxes kept so a grounding answer can say where each paragraph is.
 
 A recursive XY-cut: split the boxes at the widest empty band, horizontal or vertical, and read the
 parts top to bottom, left to right. A vertical cut is a column gutter only if every side is at least a
@@ -34,23 +35,42 @@ MIN_COLUMN = 0.25  # ...if each side is at least this share of the region's widt
 PARAGRAPH_GAP = 0.6  # a gap between lines this tall (in line heights) starts a new paragraph
 
 
-def reading_order(boxes: list[Box]) -> str:
-    """Text of the boxes in reading order: lines joined by newlines, paragraphs by blank lines."""
+Paragraph = tuple[Box, ...]  # the lines of one paragraph, each a Box of its words, in reading order
+
+
+def reading_order(boxes: list[Box]) -> list[Paragraph]:
+    """The boxes as paragraphs of lines in reading order; each line is one Box (its words joined by
+    spaces, its box their union)."""
     boxes = [b for b in boxes if b.text.strip() and b.x1 > b.x0 and b.y1 > b.y0]
     if not boxes:
-        return ""
+        return []
     h = median(b.height for b in boxes)
-    blocks = _xy_cut(boxes, h)
-    paragraphs: list[list[str]] = []
-    for block in blocks:
+    paragraphs: list[list[Box]] = []
+    for block in _xy_cut(boxes, h):
         previous = None
         for line in _lines(block, h):
             top = min(b.y0 for b in line)
             if previous is None or top - previous > PARAGRAPH_GAP * h:
                 paragraphs.append([])
-            paragraphs[-1].append(" ".join(b.text.strip() for b in line))
+            paragraphs[-1].append(merge(line))
             previous = max(b.y1 for b in line)
-    return "\n\n".join("\n".join(p) for p in paragraphs)
+    return [tuple(p) for p in paragraphs]
+
+
+def merge(words: list[Box]) -> Box:
+    """One line from its words: the texts joined by spaces, the boxes' union."""
+    return Box(
+        " ".join(b.text.strip() for b in words),
+        min(b.x0 for b in words),
+        min(b.y0 for b in words),
+        max(b.x1 for b in words),
+        max(b.y1 for b in words),
+    )
+
+
+def text_of(paragraphs: list[Paragraph]) -> str:
+    """Lines joined by line breaks, paragraphs by blank lines: the page as plain text."""
+    return "\n\n".join("\n".join(line.text for line in p) for p in paragraphs)
 
 
 def _xy_cut(boxes: list[Box], h: float) -> list[list[Box]]:

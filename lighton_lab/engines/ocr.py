@@ -8,11 +8,13 @@ limit, alpha composited on white, converted to RGB.
 from __future__ import annotations
 
 import io
+import re
 import time
 from dataclasses import dataclass
 
 from PIL import Image
 
+from lighton_lab.engines.layout import Paragraph, text_of
 from lighton_lab.engines.registry import engine_of
 from lighton_lab.procs import exit_with_parent
 from lighton_lab.render import to_model_mode
@@ -24,10 +26,19 @@ MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 
 @dataclass(frozen=True)
 class Recognition:
+    """What an engine read: the page's paragraphs with their boxes (None for a text-only engine) and text."""
+
     text: str
+    paragraphs: tuple[Paragraph, ...] | None
     seconds: float
     width: int
     height: int
+
+    @classmethod
+    def of(cls, read: str | list[Paragraph], seconds: float, width: int, height: int) -> Recognition:
+        if isinstance(read, str):
+            return cls(read, None, seconds, width, height)
+        return cls(text_of(read), tuple(read), seconds, width, height)
 
 
 class ImageRejected(ValueError):
@@ -46,14 +57,12 @@ def open_image(image_bytes: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(image_bytes))
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(_too_many_pixels(str(exc))) from None
+        raise ImageRejected(too_many_pixels(str(exc))) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(
-            f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL."
-        ) from None
+        raise ImageRejected(failed_to_load(exc)) from None
     if image.width * image.height > MAX_PIXELS:
         raise ImageRejected(
-            _too_many_pixels(f"{image.width}x{image.height} = {image.width * image.height:,} pixels")
+            too_many_pixels(f"{image.width}x{image.height} = {image.width * image.height:,} pixels")
         )
     return image
 
@@ -64,20 +73,21 @@ def recognize(model: str, image_bytes: bytes, engine_model: str | None = None) -
     image = open_image(image_bytes)
     engine = engine_of(engine_model or model)
     if not getattr(engine, "needs_pixels", True):
-        return Recognition(
-            engine.recognize(model, image), time.perf_counter() - started, image.width, image.height
-        )
+        return Recognition.of(engine.recognize(model, image), time.perf_counter() - started, *image.size)
     try:
         image.load()
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageRejected(
-            f"Could not decode the image ({exc}). Send a PNG or JPEG as a base64 data URL."
-        ) from None
-    text = engine.recognize(engine_model or model, to_model_mode(image).convert("RGB"))
-    return Recognition(text, time.perf_counter() - started, image.width, image.height)
+        raise ImageRejected(failed_to_load(exc)) from None
+    read = engine.recognize(engine_model or model, to_model_mode(image).convert("RGB"))
+    return Recognition.of(read, time.perf_counter() - started, *image.size)
 
 
-def _too_many_pixels(detail: str) -> str:
+def failed_to_load(exc: Exception) -> str:
+    """vLLM's words for an image Pillow cannot read, without the object's address."""
+    return re.sub(r" at 0x[0-9a-f]+>", ">", f"Failed to load image: {exc}")
+
+
+def too_many_pixels(detail: str) -> str:
     return (
         f"The image is too large to decode ({detail}; the limit is {MAX_PIXELS:,} pixels, Pillow's "
         "decompression-bomb limit, which vLLM applies too). Render the page smaller: LightOnOCR expects "

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PIL import Image
 
 from lighton_lab.engines.base import EngineError
+from lighton_lab.engines.layout import Paragraph
 
 NAME = "rapidocr/ppocr-v6"
 
@@ -56,14 +57,14 @@ class RapidOCREngine:
             )
         return self._engine
 
-    def recognize(self, model: str, image: Image.Image) -> str:
+    def recognize(self, model: str, image: Image.Image) -> list[Paragraph]:
         import numpy as np
 
         from lighton_lab.engines.layout import Box, reading_order
 
         result = self._rapidocr()(np.asarray(image))
         if result.boxes is None or result.txts is None:
-            return ""
+            return []
         boxes = [
             Box(text, float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
             for q, text in zip(result.boxes, result.txts)

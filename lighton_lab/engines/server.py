@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -34,19 +35,32 @@ from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from lighton_lab.engines.faults import Faults
-from lighton_lab.engines.ocr import ImageRejected, init_worker, recognize
+from lighton_lab import __version__
+from lighton_lab.engines.answers import answer_text, is_grounding
+from lighton_lab.engines.faults import Faults, faulty_body, faulty_stream
+from lighton_lab.engines.generation import Generation
+from lighton_lab.engines.ocr import (
+    ImageRejected,
+    Recognition,
+    failed_to_load,
+    init_worker,
+    recognize,
+    too_many_pixels,
+)
 from lighton_lab.engines.options import API_KEY_ENV, LocalServerOptions
 from lighton_lab.engines.prometheus import ServerMetrics
 from lighton_lab.engines.protocol import (
     ChatRequest,
     RequestError,
     check_content_type,
-    completion,
-    parse_request,
-    stream_events,
+    check_sampling,
+    output_budget,
+    parse_body,
+    refuse_unsupported,
+    render,
 )
 from lighton_lab.engines.registry import DEFAULT_ENGINES, EngineError, engine_of, resolve_engines
+from lighton_lab.engines.responses import Chunks, completion, fingerprint, model_cards, request_id, usage
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MB = 1_000_000  # the payload limit is in megabytes of 10^6 bytes, as the option says
@@ -66,14 +80,14 @@ class LocalServer:
         for alias, target in self.aliases.items():
             if target not in self.models:
                 raise EngineError(
-                    f"--served-model-name {alias}={target}: {target} is not served here "
-                    f"({', '.join(self.models)})"
+                    f"--served-model-name {alias}={target}: {target} is not served here ({', '.join(self.models)})"
                 )
         self.workers = options.workers or os.cpu_count() or 1
         self.faults = Faults.parse(options.faults)
-        self.max_payload, self.cache_size = int(options.max_payload_mb * MB), options.cache_size
+        self.max_payload, self.max_model_len = int(options.max_payload_mb * MB), options.max_model_len
+        self.fingerprint = fingerprint(__version__, repr((self.models, options)))
         self.metrics = ServerMetrics(self.workers)
-        self.cache: OrderedDict[tuple[str, str], tuple] = OrderedDict()
+        self.cache: OrderedDict[tuple[str, str], Recognition] = OrderedDict()
         self.pending: dict[str, tuple] = {}  # Modal-style poll id -> (task, request, model, started)
         self.pool: ProcessPoolExecutor | None = None
         self.ready = False
@@ -91,26 +105,18 @@ class LocalServer:
             return _error(RequestError(503, "engines are loading"))
         return JSONResponse({"status": "ok", "models": self.served, "workers": self.workers})
 
+    async def version(self, request):
+        """vLLM's ``/version`` gives its version; this one the package's, and what it serves."""
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"version": __version__, "server": "lighton-lab local engine server",
+                             "engines": self.models, "aliases": self.aliases,
+                             "max_model_len": self.max_model_len})  # fmt: skip
+
     async def list_models(self, request):
         from starlette.responses import JSONResponse
 
-        created = int(time.time())
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [
-                    {
-                        "id": m,
-                        "object": "model",
-                        "created": created,
-                        "owned_by": "lighton-lab",
-                        "root": self.aliases.get(m, m),
-                        "max_model_len": None,
-                    }
-                    for m in self.served
-                ],
-            }
-        )
+        return JSONResponse(model_cards(self.served, self.aliases, self.max_model_len))
 
     async def prometheus(self, request):
         from starlette.responses import Response
@@ -124,40 +130,38 @@ class LocalServer:
         self.metrics.pages += 1
         try:
             check_content_type(request.headers.get("content-type"))
-            params = parse_request(await self._read_body(request))
-            model = params.model or self.served[0]
-            if model not in self.served:
-                raise RequestError(
-                    404,
-                    f"The model `{model}` does not exist. Known models: {', '.join(self.served)}",
-                    "model",
-                )
-            response, status = await self._answer_with_faults(params, model, started)
+            chat = await self._checked(await self._read_body(request))
+            model = chat.body.model or self.served[0]
+            response, status = await self._until_disconnect(
+                request, self._answer_with_faults(chat, model, started, request.headers.get("x-request-id"))
+            )
             return response
         except RequestError as exc:
             status = exc.status
             return _error(exc)
         finally:
             self.metrics.pages -= 1
-            self.metrics.finished(model, status, time.perf_counter() - started)
+            if status != 303:  # a redirected request is counted when its poll answers
+                self.metrics.finished(model, status, time.perf_counter() - started)
 
     async def poll(self, request):
         """Modal's redirect target: wait a while more for the result, or redirect again."""
         call_id = request.query_params.get("__modal_function_call_id", "")
         if call_id not in self.pending:
             return _error(RequestError(404, f"unknown function call {call_id!r}"))
-        task, params, model, started = self.pending[call_id]
+        task, chat, model, started, rid = self.pending[call_id]
         done, _ = await asyncio.wait({task}, timeout=self.faults.redirect_after_s)
         if not done:
             return _redirect(call_id)
         del self.pending[call_id]
         try:
-            text, width, height = task.result()
+            recognition = task.result()
         except RequestError as exc:
             self.metrics.finished(model, exc.status, time.perf_counter() - started)
             return _error(exc)
+        response = await self._respond(chat, model, recognition, None, rid)
         self.metrics.finished(model, 200, time.perf_counter() - started)
-        return self._answer(params, model, text, width, height, None)
+        return response
 
     # ---- the work --------------------------------------------------------------------------------
 
@@ -173,11 +177,40 @@ class LocalServer:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _answer_with_faults(self, params: ChatRequest, model: str, started: float):
+    async def _checked(self, raw: bytes) -> ChatRequest:
+        """Every check vLLM makes, in its order (``protocol``): a request that will be answered, or the error."""
+        body = parse_body(raw)
+        if body.model and body.model not in self.served:  # no model (None or ""): the first, as vLLM does
+            raise RequestError(404, f"The model `{body.model}` does not exist.", "model")
+        prompt = render(body, self.max_model_len)
+        if not prompt.images:
+            raise RequestError(
+                400, "No image in the request: send one image_url part with the page.", "messages"
+            )
+        width, height = _image_size(prompt.images[0])
+        asked = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+        prompt_tokens = prompt.text_tokens - len(prompt.images) + vision_tokens(width, height)
+        budget = output_budget(asked, prompt_tokens, self.max_model_len)
+        check_sampling(body, budget)
+        refuse_unsupported(body)
+        return ChatRequest(body, prompt, asked, prompt_tokens, budget)
+
+    async def _until_disconnect(self, request, answer):
+        """Run ``answer``; if the client goes away first, cancel it (vLLM aborts such a request)."""
+        work = asyncio.ensure_future(answer)
+        gone = asyncio.ensure_future(_disconnected(request))
+        try:
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not work.done():
+            work.cancel()
+            raise RequestError(499, "the client disconnected")
+        return work.result()
+
+    async def _answer_with_faults(self, chat: ChatRequest, model: str, started: float, rid: str | None):
         """The one place where injected faults change an answer (see ``faults``)."""
         fault = self.faults.draw() if self.faults.active else None
-        if self.faults.latency_s:
-            await asyncio.sleep(self.faults.latency_s)
         if fault == "error":
             raise RequestError(self.faults.error_status, f"injected fault: {self.faults.error_status}")
         if fault == "rate_limit":
@@ -185,17 +218,19 @@ class LocalServer:
 
             error = RequestError(429, "injected fault: rate limited")
             return JSONResponse(error.body(), 429, {"Retry-After": f"{self.faults.retry_after_s:g}"}), 429
-        task = asyncio.ensure_future(self._ocr(model, params.image))
+        task = asyncio.ensure_future(self._read_page(model, chat.image))
         if self.faults.redirect_after_s is not None:
             done, _ = await asyncio.wait({task}, timeout=self.faults.redirect_after_s)
             if not done:
                 call_id = uuid.uuid4().hex
-                self.pending[call_id] = (task, params, model, started)
+                self.pending[call_id] = (task, chat, model, started, rid)
                 return _redirect(call_id), 303
-        text, width, height = await task
-        return self._answer(params, model, text, width, height, fault), 200
+        return await self._respond(chat, model, await task, fault, rid), 200
 
-    async def _ocr(self, model: str, data: bytes) -> tuple[str, int, int]:
+    async def _read_page(self, model: str, data: bytes) -> Recognition:
+        """The engine's reading of the page, after the time before a first token (``latency_s``)."""
+        if self.faults.latency_s:
+            await asyncio.sleep(self.faults.latency_s)
         target = self.aliases.get(model, model)
         key = (target, hashlib.sha256(data).hexdigest())
         if key in self.cache:
@@ -206,33 +241,66 @@ class LocalServer:
         if not getattr(engine, "needs_pixels", True):  # the benchmark engine: no worker hop
             result = _recognize_or_error(model, data, target)
         else:
-            result = await asyncio.get_running_loop().run_in_executor(
-                self.pool, _recognize_or_error, model, data, target
-            )
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self.pool, _recognize_or_error, model, data, target)
         if isinstance(result, str):
-            raise RequestError(400, result, "messages")
-        value = (result.text, result.width, result.height)
-        if getattr(engine, "needs_pixels", True) and self.cache_size:
-            self.cache[key] = value
-            while len(self.cache) > self.cache_size:
+            raise RequestError(400, result)
+        if getattr(engine, "needs_pixels", True) and self.options.cache_size:
+            self.cache[key] = result
+            while len(self.cache) > self.options.cache_size:
                 self.cache.popitem(last=False)
-        return value
+        return result
 
-    def _answer(self, params: ChatRequest, model: str, text: str, width: int, height: int, fault):
+    async def _respond(self, chat: ChatRequest, model: str, recognition: Recognition, fault, rid: str | None):
+        """The answer, generated token by token up to the budget (``generation``); streamed or whole."""
         from starlette.responses import Response, StreamingResponse
 
-        from lighton_lab.engines.faults import faulty_body, faulty_stream
-
-        body, usage = completion(params, model, text, width, height)
-        self.metrics.tokens(usage)
-        if params.stream:
+        text = answer_text(recognition, is_grounding(chat.prompt.texts))
+        generation = Generation.of(text, chat.budget, self.faults.token_rate, loop=fault == "loop")
+        name, rid = self.aliases.get(model, model), request_id(rid)  # vLLM names the model's first name
+        if chat.stream:
             return StreamingResponse(
-                faulty_stream(stream_events(body, params.include_usage), fault, self.faults),
+                faulty_stream(self._events(chat, name, rid, generation), fault, self.faults),
                 media_type="text/event-stream",
             )
-        return faulty_body(json.dumps(body).encode(), fault, self.faults) or Response(
-            json.dumps(body), media_type="application/json"
+        try:
+            answer = await generation.run()
+        finally:
+            self._count(chat, generation)
+        body = completion(
+            rid, name, answer, generation.finish_reason, self._usage(chat, generation), self.fingerprint
         )
+        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        return faulty_body(data, fault, self.faults) or Response(data, media_type="application/json")
+
+    async def _events(self, chat: ChatRequest, name: str, rid: str, generation: Generation):
+        """The stream's chunks: the role, one chunk per group of tokens, the finish on the last token (an
+        empty one, the end-of-sequence token, when the answer stops by itself), then the usage if asked."""
+        chunks = Chunks(rid, name, self.fingerprint, chat.include_usage)
+        yield chunks.first()
+        previous = None
+        try:
+            async for piece in generation.chunks():
+                if previous is not None:
+                    yield chunks.content(previous)
+                previous = piece
+        finally:
+            self._count(chat, generation)
+        if generation.finish_reason == "length" and previous is not None:
+            yield chunks.content(previous, "length")
+        else:
+            if previous is not None:
+                yield chunks.content(previous)
+            yield chunks.content("", generation.finish_reason)
+        if chat.include_usage:
+            yield chunks.usage(self._usage(chat, generation))
+
+    def _usage(self, chat: ChatRequest, generation: Generation) -> dict:
+        return usage(chat.prompt_tokens, generation.completion_tokens)
+
+    def _count(self, chat: ChatRequest, generation: Generation) -> None:
+        """vLLM's token counters: the prompt, and only the tokens actually generated."""
+        self.metrics.tokens({"prompt_tokens": chat.prompt_tokens, "completion_tokens": generation.produced})
 
     # ---- the application ---------------------------------------------------------------------------
 
@@ -261,6 +329,7 @@ class LocalServer:
 
         routes = [
             Route("/health", self.health, methods=["GET"]),
+            Route("/version", self.version, methods=["GET"]),
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/chat/completions", self.poll, methods=["GET"]),
@@ -268,6 +337,34 @@ class LocalServer:
         ]
         app = Starlette(routes=routes, lifespan=lifespan)
         return _Guard(app, self.metrics, self.api_key)
+
+
+async def _disconnected(request) -> None:
+    """Returns when the client closes the connection (the body has been read: the next message says so)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    """The image's size from its header, before any pixel is decoded (vLLM loads it here, at render)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except Image.DecompressionBombError as exc:
+        raise RequestError(400, too_many_pixels(str(exc))) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise RequestError(400, failed_to_load(exc)) from None
+
+
+def vision_tokens(width: int, height: int) -> int:
+    """Image tokens LightOnOCR-1B's Pixtral encoder makes: one per 28 x 28 px after its 2 x 2 merge."""
+    return math.ceil(width / 28) * math.ceil(height / 28)
 
 
 def _error(error: RequestError):
@@ -303,7 +400,7 @@ def _recognize_or_error(model: str, data: bytes, target: str):
         return str(exc)
 
 
-_PATHS = {"/health", "/v1/models", "/v1/chat/completions", "/metrics"}
+_PATHS = {"/health", "/version", "/v1/models", "/v1/chat/completions", "/metrics"}
 
 
 class _Guard:
@@ -324,11 +421,9 @@ class _Guard:
 
         try:
             if self.api_key and scope["path"].startswith("/v1") and not self._authorized(scope):
-                response = _error(
-                    RequestError(
-                        401, "Unauthorized: send `Authorization: Bearer <key>` (LIGHTON_LAB_API_KEY)."
-                    )
-                )
+                from starlette.responses import JSONResponse
+
+                response = JSONResponse({"error": "Unauthorized"}, status_code=401)  # vLLM's flat body
                 return await response(scope, receive, counting_send)
             await self.app(scope, receive, counting_send)
         finally:

@@ -17,6 +17,7 @@ from functools import lru_cache
 from PIL import Image
 
 from lighton_lab.engines.base import EngineError
+from lighton_lab.engines.layout import Box, Paragraph, merge
 
 TIMEOUT_S = 300  # a dense page at high DPI takes tens of seconds; a hung binary must not hang us
 
@@ -60,11 +61,13 @@ class TesseractEngine:
     def load(self) -> None:
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
-    def recognize(self, model: str, image: Image.Image) -> str:
+    def recognize(self, model: str, image: Image.Image) -> list[Paragraph]:
+        """Tesseract's own layout analysis (``--psm 3``: columns, blocks, paragraphs) read from its TSV output,
+        so each line keeps its box: paragraphs in Tesseract's order, lines in each."""
         buffer = io.BytesIO()
         image.save(buffer, format="PNG", compress_level=1)
         proc = subprocess.run(
-            ["tesseract", "stdin", "stdout", "-l", model.split("/", 1)[1], "--psm", "3"],
+            ["tesseract", "stdin", "stdout", "-l", model.split("/", 1)[1], "--psm", "3", "tsv"],
             input=buffer.getvalue(),
             capture_output=True,
             timeout=TIMEOUT_S,
@@ -72,6 +75,21 @@ class TesseractEngine:
         )
         if proc.returncode != 0:
             raise RuntimeError(f"tesseract failed: {proc.stderr.decode(errors='replace').strip()[:300]}")
-        text = proc.stdout.decode("utf-8", errors="replace").replace("\f", "")
-        paragraphs = ["\n".join(line.rstrip() for line in p.strip().splitlines()) for p in text.split("\n\n")]
-        return "\n\n".join(p for p in paragraphs if p)
+        return paragraphs_of_tsv(proc.stdout.decode("utf-8", errors="replace"))
+
+
+def paragraphs_of_tsv(tsv: str) -> list[Paragraph]:
+    """Tesseract's TSV (level 5 rows are words, keyed by block, paragraph and line numbers) as paragraphs
+    of lines, each line one Box of its words."""
+    lines: dict[tuple[int, int, int], list[Box]] = {}
+    for row in tsv.splitlines()[1:]:
+        cells = row.split("\t")
+        if len(cells) < 12 or cells[0] != "5" or not cells[11].strip():
+            continue
+        block, par, line = (int(cells[i]) for i in (2, 3, 4))
+        left, top, width, height = (float(cells[i]) for i in (6, 7, 8, 9))
+        lines.setdefault((block, par, line), []).append(Box(cells[11], left, top, left + width, top + height))
+    paragraphs: dict[tuple[int, int], list[Box]] = {}
+    for (block, par, _), words in lines.items():  # dicts keep Tesseract's order
+        paragraphs.setdefault((block, par), []).append(merge(words))
+    return [tuple(p) for p in paragraphs.values()]
