@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 
 from lighton_lab.grid import Grid, resolve_endpoints
-from lighton_lab.models.gpus import published_throughput, resolve_gpu
+from lighton_lab.models.gpus import COST_NOTE, published_throughput, resolve_gpu
 from lighton_lab.procs import run_async
 from lighton_lab.render import render_job, render_pool
 from lighton_lab.store.schema import result_key
@@ -61,9 +61,11 @@ class SweepPlan:
                     text += f"; {e.model} on {e.gpu}: no throughput known (run `lighton-lab bench --store`)"
                 else:
                     text += (
-                        f"; {e.model} on {e.gpu}: ~{e.gpu_hours * 60:.1f} GPU-min, ~${e.usd:.2f} at "
+                        f"; {e.model} on {e.gpu}: ~{e.gpu_hours * 60:.1f} GPU-min, at least ${e.usd:.2f} at "
                         f"{e.pages_per_s:g} pages/s ({e.throughput_source})"
                     )
+        if any(e.usd for e in self.endpoints):
+            text += f" ({COST_NOTE})"
         return text
 
 

@@ -29,7 +29,10 @@ VLLM_PORT = 8000
 CACHE = "/root/.cache"
 
 # The vllm 0.30.0 wheel is built for CUDA 13 (libcudart.so.13, torch on cuda-toolkit 13.0), so the image's
-# toolkit is 13.0 too: FlashInfer's sampler (used whenever top_p is sent) JIT-compiles with this nvcc.
+# toolkit is 13.0 too: FlashInfer's top-p/top-k sampler JIT-compiles with this nvcc. vLLM 0.30.0 uses it for
+# requests with top_p < 1 or top_k on GPUs of compute capability 8.0-12.1 only (v1/attention/backends/
+# flashinfer.py, gpu_input_batch.py): LightOnOCR-1/2's top_p 0.9 on an A100/L4/H100/B200, never LightOnOCR-3's
+# top_p 1.0, never a T4 (7.5).
 # CUDA 13 needs an NVIDIA driver >= 580 on the host: Modal's GPUs have it; check `nvidia-smi` elsewhere.
 CUDA_IMAGE = "nvidia/cuda:13.0.0-devel-ubuntu24.04"
 
@@ -42,7 +45,6 @@ IMAGE_ENV = {
     "VLLM_CACHE_ROOT": f"{CACHE}/vllm",  # torch.compile artefacts
     "FLASHINFER_WORKSPACE_BASE": f"{CACHE}/vllm/flashinfer",  # FlashInfer appends .cache/flashinfer/...
     "FLASHINFER_CUDA_ARCH_LIST": GPU_TYPE.cuda_arch,  # JIT only for this GPU's architecture
-    "TVM_FFI_CACHE_DIR": f"{CACHE}/vllm/tvm-ffi",  # FlashInfer's FFI build cache
     "TRITON_CACHE_DIR": f"{CACHE}/vllm/triton",
 }
 

@@ -157,9 +157,10 @@ def test_cold_start_connection_refused_then_recovery(page_image):
 
 @pytest.mark.slow
 def test_modal_303_redirect_is_followed(page_image):
-    with start_local(
-        engines="rapidocr", workers=1, faults={"redirect_after_s": 0.2}, cache_size=0
-    ) as endpoint:
+    """The answer takes a second before its first token (latency_s), five times the redirect delay: a 303 is
+    certain, however fast the machine reads the page."""
+    faults = {"redirect_after_s": 0.2, "latency_s": 1.0}
+    with start_local(engines="rapidocr", workers=1, faults=faults, cache_size=0) as endpoint:
         result = OCRClient(endpoint, retry=FAST).ocr(page_image)
         metrics = httpx.get(endpoint.base_url + "/metrics").text
     assert "quick brown fox" in result.text

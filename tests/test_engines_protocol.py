@@ -634,4 +634,7 @@ def test_max_model_len_bounds_the_prompt_and_the_answer(page):
         cut = post(small, request(page, max_tokens=200)).json()
         prompt = cut["usage"]["prompt_tokens"]  # 7 + 25 x 11 image tokens for the 700 x 300 page
         assert prompt == 282
-        assert cut["choices"][0]["finish_reason"] == "length" and cut["usage"]["completion_tokens"] == 285 - prompt
+        assert (
+            cut["choices"][0]["finish_reason"] == "length"
+            and cut["usage"]["completion_tokens"] == 285 - prompt
+        )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from lighton_lab.client.ocr import AsyncOCRClient, RetryPolicy
 from lighton_lab.endpoints.endpoint import Endpoint
 from lighton_lab.errors import OCRRequestError
+from lighton_lab.models.gpus import COST_NOTE
 from lighton_lab.procs import run_async
 from lighton_lab.render import MAX_SIDE, cap_for, render_job, render_pool
 
@@ -91,7 +92,11 @@ class BenchResult:
         ]
         if self.gpu:
             cost = self.cost_per_1000_pages
-            lines.append(f"Cost per 1,000 pages:        ${cost:.3f} on {self.gpu}" if cost else "Cost: n/a")
+            lines.append(
+                f"Cost per 1,000 pages:        at least ${cost:.3f} on {self.gpu} ({COST_NOTE})"
+                if cost
+                else "Cost: n/a"
+            )
         for name, value in self.metrics.items():
             lines.append(
                 f"{name + ':':29}{value:g}" if isinstance(value, (int, float)) else f"{name}: {value}"

@@ -11,7 +11,7 @@ from pathlib import Path
 from lighton_lab.config import SWEEP_DPIS
 from lighton_lab.engines.registry import DEFAULT_ENGINES
 from lighton_lab.errors import LabError
-from lighton_lab.models.gpus import PUBLISHED_THROUGHPUT
+from lighton_lab.models.gpus import COST_NOTE, PUBLISHED_THROUGHPUT
 
 
 def _floats(text: str) -> list[float]:
@@ -156,7 +156,7 @@ def cmd_models(args) -> None:
     print(
         f"\n{'GPU':10} {'arch':>5} {'GB':>4} {'$/h':>6} {'seqs':>5}  $/1000 pages at "
         + " | ".join(f"{r:g}" for r in rates)
-        + " pages/s (published figures, LightOnOCR-1B)"
+        + f" pages/s (published figures, LightOnOCR-1B; {COST_NOTE})"
     )
     for g in GPUS.values():
         costs = " | ".join(f"{g.usd_per_hour / 3600 / r * 1000:.3f}" for r in rates)

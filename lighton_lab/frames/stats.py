@@ -109,7 +109,7 @@ def _usd_per_1000(group, pages_per_s: float | None) -> float | None:
 
 def compact(table):
     """``summary`` in the few columns that fit a notebook: configuration, pages, CER [95% interval], WER,
-    loops, truncations, pages/s and $/1000 pages (GPU endpoints)."""
+    loops, truncations, pages/s and $/1000 pages (GPU endpoints; a lower bound, ``models.gpus.COST_NOTE``)."""
 
     def config(row) -> str:
         parts = [str(row.get("variant", "")), f"{row['dpi']:g} dpi" if "dpi" in row else ""]
@@ -134,7 +134,9 @@ def compact(table):
             "loops": r["looped"],
             "truncated": r["truncated"],
             "pages/s": "–" if not r["pages_per_s"] else f"{r['pages_per_s']:.2f}",
-            "$/1000 pages": "–" if r.get("usd_per_1000_pages") is None else f"{r['usd_per_1000_pages']:.3f}",
+            "$/1000 pages (at least)": "–"
+            if r.get("usd_per_1000_pages") is None
+            else f"{r['usd_per_1000_pages']:.3f}",
         }
         for r in table.to_dict("records")
     ]

@@ -38,6 +38,11 @@ GPUS: dict[str, GPU] = {
 DEFAULT_GPU = "A100-40GB"
 
 
+# Modal bills CPU and memory on top of the GPU, and applies region multipliers: every dollar figure made
+# from this table is a lower bound, and is printed as one.
+COST_NOTE = "GPU list price only; Modal adds CPU, memory and region multipliers: a lower bound"
+
+
 @dataclass(frozen=True)
 class Throughput:
     """A published throughput figure, used for estimates until a ``bench`` of your own is stored."""

@@ -4,13 +4,17 @@ Both are a normalised edit distance, Levenshtein distance over the longer string
 own text normaliser. Written here from their published code (both Apache-2.0) and checked against values
 computed by running that code (``tests/fixtures/peer_ned_cases.json``):
 
-- ``olmocr_ned``: ``olmocr.bench.tests.normalize_text`` (olmocr 0.4.27): ``<br>`` to a space, Markdown
-  bold/italic markers and ``<b>``/``<i>`` tags removed, whitespace runs to one space, Unicode NFC, and
-  a table of typographic characters to ASCII (quotes, dashes, minus, full-width low line, micro sign).
+- ``olmocr_ned``: ``olmocr.bench.tests.normalize_text`` of the released olmocr 0.4.27 (the version LightOn's
+  published figures used; olmOCR's later GitHub main differs): ``<br>`` to a space, whitespace runs to one
+  space *first*, then Markdown bold (``**``, ``__``), ``<b>``/``<i>`` tags and italics (``*``, then ``_``,
+  in two passes) removed, Unicode NFC, and a table of typographic characters to ASCII (quotes, dashes,
+  minus, full-width low line, micro sign). A test checks it against the package when it is installed.
 - ``omnidocbench_ned``: OmniDocBench's text-block normaliser, ``clean_string(textblock2unicode(text))``:
   inline formulas (``$...$``, ``\\(...\\)``) holding ``\\``, ``^`` or ``_`` become Unicode through pylatexenc,
   then everything but word characters and CJK ideographs is removed. OmniDocBench matches blocks to
   blocks before measuring; this is its normaliser applied to the whole page, as a page-level figure.
+  The values equal OmniDocBench's code run with pylatexenc 2.x (this package's dependency); with the
+  alpha that OmniDocBench pins (pylatexenc 3.0a30) formulas with unbalanced braces convert differently.
 """
 
 from __future__ import annotations
@@ -36,15 +40,15 @@ _OLMOCR_ASCII = {
     "−": "-",
     "\u00b5": "\u03bc",
 }
-_OLMOCR_STEPS = (
+_OLMOCR_STEPS = (  # olmocr 0.4.27 olmocr/bench/tests.py normalize_text, in its order
     (re.compile(r"<br/?>"), " "),
+    (re.compile(r"\s+"), " "),
     (re.compile(r"\*\*(.*?)\*\*"), r"\1"),
     (re.compile(r"__(.*?)__"), r"\1"),
     (re.compile(r"</?b>"), ""),
     (re.compile(r"</?i>"), ""),
-    (re.compile(r"(\*\*|__)(.*?)\1"), r"\2"),
-    (re.compile(r"(\*|_)(.*?)\1"), r"\2"),
-    (re.compile(r"\s+"), " "),
+    (re.compile(r"\*(.*?)\*"), r"\1"),
+    (re.compile(r"_(.*?)_"), r"\1"),
 )
 
 

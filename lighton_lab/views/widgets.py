@@ -21,6 +21,7 @@ from lighton_lab.corpus.corpus import Corpus, Page
 from lighton_lab.frames.rows import load_results
 from lighton_lab.frames.stats import compact, summary
 from lighton_lab.grid import Grid, served_models
+from lighton_lab.models.gpus import COST_NOTE
 from lighton_lab.scoring.diff import diff_html
 from lighton_lab.store.store import Store
 from lighton_lab.sweep import run_sweep
@@ -181,7 +182,7 @@ class SweepPanel(w.VBox):
             f"{state}: {done} results in {time.perf_counter() - self._started:.1f} s "
             f"({frame.attrs.get('requests', 0)} requests, {frame.attrs.get('reused', 0)} reused"
             f"{f', {failures} failed: see the error column' if failures else ''})"
-            + (f"; GPU time ~${cost:.2f} at the table's price, one container" if cost else "")
+            + (f"; GPU time at least ${cost:.2f}, one container ({COST_NOTE})" if cost else "")
             + "."
         )
         if done:
