@@ -53,9 +53,9 @@ _EXPORTS = {
     "aggregate": "scoring.text",
     "Aggregate": "scoring.text",
     # sweeps and DataFrames
-    "Grid": "grid",
-    "run_sweep": "sweep",
-    "plan_sweep": "plan",
+    "Grid": "sweep.grid",
+    "run_sweep": "sweep.run",
+    "plan_sweep": "sweep.plan",
     "load_results": "frames.rows",
     "rescore": "frames.rows",
     "summary": "frames.stats",
@@ -113,15 +113,15 @@ if TYPE_CHECKING:
     )
     from lighton_lab.frames.rows import load_results, rescore
     from lighton_lab.frames.stats import best, compare, summary, worst_pages
-    from lighton_lab.grid import Grid
     from lighton_lab.models.gpus import GPUS, PUBLISHED_THROUGHPUT, cost_per_1000_pages, resolve_gpu
     from lighton_lab.models.serving import ServeConfig
     from lighton_lab.models.variants import VARIANTS, resolve_model
-    from lighton_lab.plan import plan_sweep
     from lighton_lab.render import image_hash, render_info, render_page, to_data_url
     from lighton_lab.scoring.text import Aggregate, Score, aggregate, normalize, score
     from lighton_lab.store.store import Store
-    from lighton_lab.sweep import run_sweep
+    from lighton_lab.sweep.grid import Grid
+    from lighton_lab.sweep.plan import plan_sweep
+    from lighton_lab.sweep.run import run_sweep
     from lighton_lab.views.analysis import confusion_pairs, errors_by_class, errors_by_document
     from lighton_lab.views.plots import cer_distribution, cer_vs_dpi
     from lighton_lab.views.report import write_report

@@ -29,12 +29,12 @@ from lighton_lab.corpus.corpus import Corpus
 from lighton_lab.endpoints.local import start_local
 from lighton_lab.engines.registry import DEFAULT_ENGINES
 from lighton_lab.frames.stats import summary
-from lighton_lab.grid import Grid
 from lighton_lab.models.gpus import published_throughput
 from lighton_lab.render import image_hash, render_page, to_data_url
 from lighton_lab.scoring.text import score
 from lighton_lab.store.store import Store
-from lighton_lab.sweep import run_sweep
+from lighton_lab.sweep.grid import Grid
+from lighton_lab.sweep.run import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"

@@ -19,11 +19,11 @@ from lighton_lab.endpoints.endpoint import Endpoint, auth_headers
 from lighton_lab.endpoints.local import start_local
 from lighton_lab.endpoints.modal_serve import start_modal
 from lighton_lab.errors import ModelError, OCRRequestError
-from lighton_lab.grid import Grid
 from lighton_lab.models.gpus import resolve_gpu
 from lighton_lab.models.variants import resolve_model
 from lighton_lab.store.store import Store
-from lighton_lab.sweep import run_sweep
+from lighton_lab.sweep.grid import Grid
+from lighton_lab.sweep.run import run_sweep
 from lighton_lab.views.report import write_report
 
 

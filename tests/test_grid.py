@@ -4,8 +4,8 @@ import pytest
 
 from lighton_lab.endpoints.endpoint import Endpoint
 from lighton_lab.errors import LabError
-from lighton_lab.grid import Grid, resolve_endpoints
 from lighton_lab.models.variants import VARIANTS
+from lighton_lab.sweep.grid import Grid, resolve_endpoints
 
 # LightOn's lightonocr/models.py and model cards: 1540 px for the Pixtral models (generations 1-2 and
 # 3-1B), 2048 px for 3-0.8B and 3-4B; top_p 0.9 for generations 1-2, 1.0 for 3; temperature 0.2 on the
@@ -19,10 +19,29 @@ PROFILES = {
     "3-0.8b": (2048, 0.1, 1.0),
     "3-4b": (2048, 0.1, 1.0),
 }
+# The peers, as each family's file cites its authors: (DPI, longest side sent (None: the model's processor
+# resizes), default mode, sampling and output cap). olmOCR: 1288 px, 0.1, 8000 tokens (olmocr/pipeline.py);
+# DeepSeek-OCR: 144 DPI, greedy, 8192 (DeepSeek-OCR-vllm/config.py); PaddleOCR-VL: greedy, 4096 (its vLLM
+# recipe); dots.ocr: 0.1, top_p 1.0, 16384 (dots_ocr/model/inference.py); Chandra 2: 192 DPI, 3072 px, 0.0,
+# top_p 0.1, 12384 (chandra/settings.py); GLM-OCR: its generation_config; Nanonets-OCR2: greedy, 15000.
+PEERS = {
+    "olmocr-2": (200, 1288, "plain", {"max_tokens": 8000, "temperature": 0.1}),
+    "olmocr-2-bf16": (200, 1288, "plain", {"max_tokens": 8000, "temperature": 0.1}),
+    "deepseek-ocr": (144, None, "grounding", {"max_tokens": 8192, "temperature": 0.0}),
+    "deepseek-ocr-2": (144, None, "grounding", {"max_tokens": 8192, "temperature": 0.0}),
+    "paddleocr-vl": (200, None, "plain", {"max_tokens": 4096, "temperature": 0.0}),
+    "paddleocr-vl-1.5": (200, None, "plain", {"max_tokens": 4096, "temperature": 0.0}),
+    "dots-ocr": (200, None, "grounding", {"max_tokens": 16384, "temperature": 0.1, "top_p": 1.0}),
+    "dots-mocr": (200, None, "grounding", {"max_tokens": 16384, "temperature": 0.1, "top_p": 1.0}),
+    "chandra-2": (192, 3072, "grounding", {"max_tokens": 12384, "temperature": 0.0, "top_p": 0.1}),
+    "glm-ocr": (200, 3500, "plain", {"max_tokens": 8192, "repetition_penalty": 1.1, "temperature": 0.0,
+                                     "top_k": 1, "top_p": 1e-05}),
+    "nanonets-ocr2": (200, None, "plain", {"max_tokens": 15000, "temperature": 0.0}),
+}  # fmt: skip
 
 
 def test_every_variant_has_its_profile_case():
-    assert set(PROFILES) == set(VARIANTS)
+    assert set(PROFILES) | set(PEERS) == set(VARIANTS)
 
 
 @pytest.mark.parametrize("model", sorted(PROFILES))
@@ -30,6 +49,15 @@ def test_profile_resolves_into_the_key(model):
     (config,) = Grid(model=[model]).configs()
     cap, temperature, top_p = PROFILES[model]
     assert (config.max_side, config.request) == (cap, {"temperature": temperature, "top_p": top_p})
+
+
+@pytest.mark.parametrize("model", sorted(PEERS))
+def test_peer_profile_resolves_into_the_key(model):
+    (config,) = Grid(model=[model]).configs()
+    dpi, cap, mode, sampling = PEERS[model]
+    prompt = VARIANTS[model].prompt(mode).digest()
+    expected = {**sampling, "prompt": prompt, **({"mode": mode} if mode != "plain" else {})}
+    assert (config.dpi, config.max_side, config.mode, config.request) == (dpi, cap, mode, expected)
 
 
 CONFIG_CASES = [

@@ -152,9 +152,9 @@ def test_a_sweep_reports_region_scores_for_pages_with_regions(local_server, tmp_
 
     from lighton_lab.corpus.synth import font_path
     from lighton_lab.frames.stats import summary
-    from lighton_lab.grid import Grid
     from lighton_lab.store.store import Store
-    from lighton_lab.sweep import run_sweep
+    from lighton_lab.sweep.grid import Grid
+    from lighton_lab.sweep.run import run_sweep
 
     image = Image.new("L", (1000, 500), 255)
     draw = ImageDraw.Draw(image)

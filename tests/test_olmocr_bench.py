@@ -73,8 +73,8 @@ def test_the_cli_writes_olmocr_style_json(tmp_path):
 
 
 def test_the_generated_bench_runs_through_the_store_and_resumes(local_server, tmp_path):
-    from lighton_lab.grid import Grid
     from lighton_lab.store.store import Store
+    from lighton_lab.sweep.grid import Grid
 
     bench = generate(tmp_path / "bench")
     assert (ROOT / "data" / "olmocr_bench" / "table_tests.jsonl").read_text() == (

@@ -6,11 +6,11 @@ from conftest import chat_posts
 
 from lighton_lab.corpus.corpus import Corpus
 from lighton_lab.endpoints.endpoint import Endpoint
-from lighton_lab.grid import Grid
 from lighton_lab.models.gpus import GPUS
-from lighton_lab.plan import plan_sweep
 from lighton_lab.store.store import Store
-from lighton_lab.sweep import run_sweep
+from lighton_lab.sweep.grid import Grid
+from lighton_lab.sweep.plan import plan_sweep
+from lighton_lab.sweep.run import run_sweep
 
 
 def test_the_plan_of_a_half_finished_sweep_is_what_it_sends(local_server, sample, tmp_path):

@@ -11,10 +11,11 @@ import jiwer
 import pytest
 from conftest import ROOT, SAMPLE
 
+from lighton_lab.client.loops import looped
 from lighton_lab.errors import UsageError
 from lighton_lab.scoring.diff import opcodes
 from lighton_lab.scoring.peers import olmocr_ned, omnidocbench_ned
-from lighton_lab.scoring.text import PLAIN_RULES, aggregate, looped, normalize, score
+from lighton_lab.scoring.text import PLAIN_RULES, aggregate, normalize, score
 
 NORMALIZE_CASES = [
     # (normalization, text, expected)

@@ -12,10 +12,10 @@ from conftest import ROOT
 
 from lighton_lab.corpus.corpus import Corpus
 from lighton_lab.errors import StoreError
-from lighton_lab.grid import Grid
 from lighton_lab.store.schema import SCHEMA_VERSION, Result
 from lighton_lab.store.store import Store
-from lighton_lab.sweep import run_sweep
+from lighton_lab.sweep.grid import Grid
+from lighton_lab.sweep.run import run_sweep
 
 FIXTURE = ROOT / "tests" / "fixtures" / "store_v1"
 V1_COLUMNS = [

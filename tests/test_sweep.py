@@ -20,9 +20,9 @@ from lighton_lab.endpoints.local import start_local
 from lighton_lab.errors import LabError
 from lighton_lab.frames.rows import load_results, rescore
 from lighton_lab.frames.stats import best, summary
-from lighton_lab.grid import Grid
 from lighton_lab.store.store import Store
-from lighton_lab.sweep import run_sweep
+from lighton_lab.sweep.grid import Grid
+from lighton_lab.sweep.run import run_sweep
 
 needs_tesseract = pytest.mark.skipif(not HAS_TESSERACT, reason="this test sweeps or serves tesseract")
 

@@ -258,8 +258,8 @@ def run_olmocr_bench(
     """Sweep the bench's pages (through the store: resumable, never paying twice), write the outputs in
     olmOCR's layout and score each configuration. Returns ``{configuration: BenchScore}``."""
     from lighton_lab.corpus.corpus import Corpus
-    from lighton_lab.grid import Grid, served_models
-    from lighton_lab.sweep import run_sweep
+    from lighton_lab.sweep.grid import Grid, served_models
+    from lighton_lab.sweep.run import run_sweep
 
     bench = load(bench_dir)
     corpus = Corpus.load(Path(bench_dir) / "pdfs")

@@ -47,9 +47,9 @@ def cmd_demo(args) -> None:
     from lighton_lab.corpus.corpus import Corpus
     from lighton_lab.endpoints.local import start_local
     from lighton_lab.frames.stats import compact, summary
-    from lighton_lab.grid import Grid
     from lighton_lab.store.store import Store
-    from lighton_lab.sweep import run_sweep
+    from lighton_lab.sweep.grid import Grid
+    from lighton_lab.sweep.run import run_sweep
     from lighton_lab.views.report import write_report
 
     sample = Path(args.corpus)
@@ -141,17 +141,15 @@ def cmd_health(args) -> None:
 
 
 def cmd_models(args) -> None:
+    from lighton_lab.models.catalogue import catalogue
     from lighton_lab.models.gpus import GPUS
-    from lighton_lab.models.variants import VARIANTS
 
     if args.url:
         from lighton_lab.endpoints.connect import connect
 
         print("\n".join(connect(args.url).models))
         return
-    print(f"{'name':8} {'Hugging Face id':38} {'vocab':>8} {'px':>5}  note")
-    for v in VARIANTS.values():
-        print(f"{v.short_name:8} {v.hf_id:38} {v.vocab_size or '-':>8} {v.longest_edge:>5}  {v.note}")
+    print(catalogue())
     rates = [f.pages_per_s for f in PUBLISHED_THROUGHPUT]
     print(
         f"\n{'GPU':10} {'arch':>5} {'GB':>4} {'$/h':>6} {'seqs':>5}  $/1000 pages at "
@@ -211,9 +209,9 @@ def cmd_ocr(args) -> None:
 def cmd_sweep(args) -> None:
     from lighton_lab.corpus.corpus import Corpus
     from lighton_lab.frames.stats import compact, summary
-    from lighton_lab.grid import Grid
     from lighton_lab.store.store import Store
-    from lighton_lab.sweep import run_sweep
+    from lighton_lab.sweep.grid import Grid
+    from lighton_lab.sweep.run import run_sweep
     from lighton_lab.views.report import write_report
 
     corpus = Corpus.load(args.corpus)
@@ -230,7 +228,7 @@ def cmd_sweep(args) -> None:
             max_tokens=args.max_tokens,
         )
         if args.dry_run:
-            from lighton_lab.plan import plan_sweep
+            from lighton_lab.sweep.plan import plan_sweep
 
             print("Estimate:", plan_sweep(corpus, grid, endpoint, Store(args.store)))
             return
@@ -289,8 +287,8 @@ def cmd_olmocr_bench(args) -> None:
     if args.action == "score":
         results = {Path(args.outputs).name: olmocr_bench.score_outputs(args.bench, args.outputs)}
     else:
-        from lighton_lab.grid import Grid
         from lighton_lab.store.store import Store
+        from lighton_lab.sweep.grid import Grid
 
         endpoint = _endpoint(args)
         try:

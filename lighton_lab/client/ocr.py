@@ -32,8 +32,12 @@ from dataclasses import dataclass, field, replace
 import openai
 from PIL import Image
 
+from lighton_lab.client.loops import LoopDetector
 from lighton_lab.endpoints.endpoint import Endpoint
+from lighton_lab.engines.generation import count_tokens
 from lighton_lab.errors import OCRRequestError
+from lighton_lab.models.family import Prompt, messages
+from lighton_lab.models.grounding import PROMPT as GROUNDING
 from lighton_lab.models.variants import profile_for
 from lighton_lab.render import to_data_url
 
@@ -81,16 +85,34 @@ def build_request(
     max_tokens: int | None = None,
     top_p: float | None = None,
     extra: dict | None = None,
+    prompt: Prompt | None = None,
 ) -> dict:
-    """The chat-completions arguments: one user message holding only the page image; None is not sent."""
-    body = {
-        "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}}]}]
-    }
+    """The chat-completions arguments: one user turn with the page image and the prompt in the family's order
+    (LightOnOCR's plain mode: the image alone); parameters left at None are not sent. Fields that are not the
+    OpenAI SDK's own (``top_k``, ``vllm_xargs``, ``chat_template_kwargs``, ...) travel in ``extra_body``."""
+    body: dict = {"messages": messages(prompt or Prompt(None), image_url)}
     for name, value in (("temperature", temperature), ("max_tokens", max_tokens), ("top_p", top_p)):
         if value is not None:
             body[name] = value
-    body.update(extra or {})
+    others = {k: v for k, v in (extra or {}).items() if k not in _SDK_FIELDS}
+    body.update({k: v for k, v in (extra or {}).items() if k in _SDK_FIELDS})
+    if others:
+        body["extra_body"] = others
     return body
+
+
+_SDK_FIELDS = {"seed", "stop", "presence_penalty", "frequency_penalty", "n", "logprobs", "top_logprobs",
+               "response_format", "max_completion_tokens", "tools", "tool_choice"}  # fmt: skip
+
+
+def request_for(endpoint: Endpoint, mode: str | None = None) -> tuple[Prompt, dict, dict]:
+    """What a request to this endpoint's model carries by default: the prompt of the mode, the profile's
+    sampling and the family's extra fields. A model without a profile (the local engines) gets the image alone,
+    or the image and ``"grounding"`` (LightOnOCR's grounding request, which the local server answers)."""
+    profile = profile_for(endpoint.model)
+    if profile is None:
+        return (Prompt(GROUNDING) if mode == "grounding" else Prompt(None)), {}, {}
+    return profile.prompt(mode), profile.request_defaults(), dict(profile.family.extra_body)
 
 
 def image_to_url(image: Image.Image | str | bytes, image_format: str = "PNG") -> str:
@@ -217,14 +239,22 @@ class AsyncOCRClient:
         top_p: float | None = None,
         stream: bool = False,
         extra: dict | None = None,
+        mode: str | None = None,
+        cut_loops: bool = True,
     ) -> OCRResult:
-        profile = profile_for(self.endpoint.model)
-        if profile is not None:  # None means "the model's profile": its sampling and max_tokens policy
-            defaults = profile.request_defaults()
-            temperature = defaults["temperature"] if temperature is None else temperature
-            top_p = defaults["top_p"] if top_p is None else top_p
-            max_tokens = defaults.get("max_tokens") if max_tokens is None else max_tokens
-        body = build_request(image_to_url(image, self.image_format), temperature, max_tokens, top_p, extra)
+        """One page. Parameters left at None take the model's profile (its sampling, output cap and prompt of
+        ``mode``); ``extra`` adds request fields. With ``stream``, a repetition loop closes the stream as soon
+        as it is seen (``cut_loops``): the result keeps the text received, with ``finish_reason "loop"``."""
+        prompt, defaults, family_extra = request_for(self.endpoint, mode)
+        temperature = defaults.pop("temperature", None) if temperature is None else temperature
+        top_p = defaults.pop("top_p", None) if top_p is None else top_p
+        max_tokens = defaults.pop("max_tokens", None) if max_tokens is None else max_tokens
+        defaults = {k: v for k, v in defaults.items() if k not in ("temperature", "top_p", "max_tokens")}
+        extra = {**family_extra, **defaults, **(extra or {})}
+        body = build_request(
+            image_to_url(image, self.image_format), temperature, max_tokens, top_p, extra, prompt
+        )
+        self._cut_loops = cut_loops
         first, attempt = time.monotonic(), 0
         while True:  # _next_delay raises once the attempts or the time budget are spent
             attempt += 1
@@ -250,29 +280,40 @@ class AsyncOCRClient:
         return _parse_completion(completion, time.perf_counter() - started)
 
     async def _stream(self, body: dict) -> OCRResult:
+        """A streamed answer, watched for repetition loops as it arrives: when one is seen the stream is
+        closed (vLLM aborts a request whose client went away, so the GPU stops generating it)."""
         started = time.perf_counter()
-        pieces, finish, usage, ttft, model = [], None, None, None, ""
+        detector, chunks_seen, finish, usage, ttft, model = LoopDetector(), 0, None, None, None, ""
         try:
             chunks = await self._sdk.chat.completions.create(
                 model=self.endpoint.model, stream=True, stream_options={"include_usage": True}, **body
             )
-            async for chunk in chunks:
-                model = chunk.model or model
-                usage = chunk.usage or usage
-                for choice in chunk.choices or []:
-                    if choice.delta and choice.delta.content:
-                        ttft = ttft if ttft is not None else time.perf_counter() - started
-                        pieces.append(choice.delta.content)
-                    finish = choice.finish_reason or finish
+            try:
+                async for chunk in chunks:
+                    model = chunk.model or model
+                    usage = chunk.usage or usage
+                    for choice in chunk.choices or []:
+                        if choice.delta and choice.delta.content:
+                            ttft = ttft if ttft is not None else time.perf_counter() - started
+                            chunks_seen += 1
+                            if detector.feed(choice.delta.content) and self._cut_loops:
+                                finish = "loop"
+                                break
+                        finish = choice.finish_reason or finish
+                    if finish == "loop":
+                        break
+            finally:
+                await chunks.close()
         except (openai.APIResponseValidationError, ValueError) as exc:
             raise _Retry(f"malformed stream chunk: {exc}") from None
         if finish is None:
             raise _Retry("the stream ended before its last chunk (no finish_reason)")
+        received = max(chunks_seen, count_tokens(detector.text)) if finish == "loop" else None
         return OCRResult(
-            "".join(pieces),
+            detector.text,
             finish,
             usage.prompt_tokens if usage else None,
-            usage.completion_tokens if usage else None,
+            usage.completion_tokens if usage else received,
             time.perf_counter() - started,
             ttft,
             model=model,
@@ -337,8 +378,9 @@ class OCRClient:
         top_p: float | None = None,
         stream: bool = False,
         extra: dict | None = None,
+        mode: str | None = None,
     ) -> OCRResult:
-        return self._call(self._client.ocr(image, temperature, max_tokens, top_p, stream, extra))
+        return self._call(self._client.ocr(image, temperature, max_tokens, top_p, stream, extra, mode))
 
     def close(self) -> None:
         if self._loop.is_running():

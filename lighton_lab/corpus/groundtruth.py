@@ -13,6 +13,12 @@ formats. A ``Layout`` keeps its regions (blocks) with their lines and boxes in t
 - hOCR: ``ocr_par`` (else ``ocr_carea``) regions, ``ocr_line``-like lines of ``ocrx_word``s, ``bbox`` from
   ``title``; one ``ocr_page`` per document page.
 
+Each region keeps its type where the file gives one (``Region.type``: PAGE's ``@type`` and region kind,
+ALTO's ``TAGREFS`` tag label, e.g. eScriptorium's SegmOnto zones), and each layout the size of the page the
+coordinates are on (PAGE ``imageWidth``/``imageHeight``, ALTO ``Page@WIDTH``/``HEIGHT``, hOCR ``ocr_page``
+bbox), so boxes can be compared with a model's on any render of the page (``scoring.layout``). PAGE's and
+ALTO's non-text regions (tables, images, graphics, formulas, charts) are regions without text.
+
 The flattened text (``Layout.text``): lines joined by line breaks, regions by a blank line. Anything
 malformed (not XML, an unknown namespace or version, a reading order naming a missing region, a page count
 that differs from the image's) raises ``CorpusError`` naming the file and the problem.
@@ -38,6 +44,9 @@ PAGE = {
     for date in ("2010-03-19", "2013-07-15", "2016-07-15", "2017-07-15", "2018-07-15", "2019-07-15")
 }
 SUFFIXES = {".alto.xml": "alto", ".page.xml": "page", ".hocr": "hocr"}
+# PAGE's non-text regions kept as layout regions (no text); separators, noise and unknown regions are not
+# content a model is asked to find.
+PAGE_FIGURES = ("TableRegion", "ImageRegion", "GraphicRegion", "ChartRegion", "MathsRegion", "ChemRegion")
 GT_SUFFIXES = (".gt.txt", ".gt.md")
 
 
@@ -53,6 +62,7 @@ class Region:
     lines: tuple[Line, ...]
     box: Box | None = None
     text_override: str | None = None  # PAGE: the region's own TextEquiv
+    type: str | None = None  # as the file says: "heading", "page-number", "TableRegion", "NumberingZone", ...
 
     @property
     def text(self) -> str:
@@ -69,6 +79,8 @@ class Layout:
 
     regions: tuple[Region, ...]
     source: str  # "alto", "page" or "hocr"
+    width: int | None = None  # the size of the page the boxes are on, in the file's units
+    height: int | None = None
 
     @property
     def text(self) -> str:
@@ -112,10 +124,17 @@ def read_alto(path: Path) -> list[Layout]:
     root = _parse_xml(path)
     ns = {"a": _namespace(root, ALTO, path, "ALTO")}
     layouts = []
+    tags = {t.get("ID"): t.get("LABEL") for t in root.iterfind("a:Tags/*", ns) if t.get("ID")}
     for page in root.iterfind(".//a:Layout/a:Page", ns):
         blocks = page.findall(".//a:TextBlock", ns)
-        regions = {b.get("ID") or f"block{i}": _alto_block(b, ns, i) for i, b in enumerate(blocks)}
-        layouts.append(Layout(tuple(_alto_order(blocks, regions, path)), "alto"))
+        regions = {b.get("ID") or f"block{i}": _alto_block(b, ns, i, tags) for i, b in enumerate(blocks)}
+        ordered = _alto_order(blocks, regions, path)
+        figures = [
+            Region(e.get("ID") or f"{e.tag.split('}')[-1]}{i}", (), _alto_box(e), None, e.tag.split("}")[-1])
+            for i, e in enumerate(page.iter(f"{{{ns['a']}}}Illustration", f"{{{ns['a']}}}GraphicalElement"))
+        ]
+        width, height = _size(page.get("WIDTH"), page.get("HEIGHT"))
+        layouts.append(Layout(tuple(ordered + figures), "alto", width, height))
     if not layouts:
         raise CorpusError(f"{path.name}: no Layout/Page in the ALTO file")
     return layouts
@@ -129,7 +148,7 @@ def _alto_box(element) -> Box | None:
         return None
 
 
-def _alto_block(block, ns, index: int) -> Region:
+def _alto_block(block, ns, index: int, tags: dict[str, str]) -> Region:
     lines = []
     for line in block.iterfind("a:TextLine", ns):
         children = [(child.tag.split("}")[-1], child) for child in line]
@@ -143,7 +162,9 @@ def _alto_block(block, ns, index: int) -> Region:
             text = " ".join(c.get("CONTENT", "") for tag, c in children if tag == "String")
             text += "".join(c.get("CONTENT", "-") for tag, c in children if tag == "HYP")
         lines.append(Line(" ".join(text.split()), _alto_box(line)))
-    return Region(block.get("ID") or f"block{index}", tuple(lines), _alto_box(block))
+    labels = [tags[t] for t in (block.get("TAGREFS") or "").split() if tags.get(t)]
+    kind = labels[0] if labels else None
+    return Region(block.get("ID") or f"block{index}", tuple(lines), _alto_box(block), None, kind)
 
 
 def _alto_order(blocks, regions: dict[str, Region], path: Path) -> list[Region]:
@@ -172,19 +193,36 @@ def read_page(path: Path) -> list[Layout]:
     if page is None:
         raise CorpusError(f"{path.name}: no Page element in the PAGE-XML file")
     regions = {}
-    for element in page.iter(f"{{{ns['p']}}}TextRegion"):
+    kinds = [f"{{{ns['p']}}}{kind}" for kind in ("TextRegion", *PAGE_FIGURES)]
+    for element in page.iter(*kinds):
+        kind = element.tag.split("}")[-1]
+        if kind != "TextRegion":
+            regions[element.get("id")] = Region(element.get("id"), (), _points_box(element, ns), None, kind)
+            continue
         lines = tuple(
             Line(_equiv(line, ns) or "", _points_box(line, ns)) for line in element.iterfind("p:TextLine", ns)
         )
         region_text = _equiv(element, ns)
-        regions[element.get("id")] = Region(element.get("id"), lines, _points_box(element, ns), region_text)
+        regions[element.get("id")] = Region(
+            element.get("id"), lines, _points_box(element, ns), region_text, element.get("type")
+        )
     order = page.find("p:ReadingOrder", ns)
     named = _reading_order(order[0], ns) if order is not None and len(order) else []
+    skipped = {e.get("id") for e in page.iter() if isinstance(e.tag, str) and e.tag.endswith("Region")}
+    named = [r for r in named if r in regions or r not in skipped]  # separators, noise: not content
     missing = [r for r in named if r not in regions]
     if missing:
         raise CorpusError(f"{path.name}: ReadingOrder names region(s) {missing} that the page does not have")
     ordered = [regions[r] for r in named]
-    return [Layout(tuple(ordered + [r for i, r in regions.items() if i not in named]), "page")]
+    width, height = _size(page.get("imageWidth"), page.get("imageHeight"))
+    return [Layout(tuple(ordered + [r for i, r in regions.items() if i not in named]), "page", width, height)]
+
+
+def _size(width, height) -> tuple[int | None, int | None]:
+    try:
+        return _int(width), _int(height)
+    except (TypeError, ValueError):
+        return None, None
 
 
 def _reading_order(group, ns) -> list[str]:
@@ -261,7 +299,9 @@ def read_hocr(path: Path) -> list[Layout]:
                 Line(_words(line), _hocr_box(line)) for line in area.iter() if _classes(line) & _LINE_CLASSES
             )
             regions.append(Region(area.get("id") or f"{kind}{i}", lines, _hocr_box(area)))
-        layouts.append(Layout(tuple(regions), "hocr"))
+        box = _hocr_box(page)
+        width, height = (box[2] - box[0], box[3] - box[1]) if box else (None, None)
+        layouts.append(Layout(tuple(regions), "hocr", width, height))
     return layouts
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import httpx
 
@@ -29,12 +28,11 @@ def connect(
         url, model or "", headers if headers is not None else auth_headers(), "remote", gpu, capacity=capacity
     )
     try:
-        served = endpoint.list_models(timeout=timeout)
-    except (httpx.HTTPError, KeyError, ValueError) as exc:
+        return endpoint.described(timeout=timeout)
+    except (httpx.HTTPError, KeyError, ValueError, IndexError) as exc:
         if not model:
             raise EndpointError(
                 f"{endpoint.base_url}/v1/models did not answer ({exc}). Check the URL, that the app is running "
                 "(`modal app list`), and MODAL_KEY/MODAL_SECRET if it requires proxy auth."
             ) from None
-        served = []
-    return replace(endpoint, models=tuple(served), model=model or served[0])
+        return endpoint

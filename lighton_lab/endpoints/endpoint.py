@@ -46,10 +46,31 @@ class Endpoint:
     models: tuple[str, ...] = ()
     capacity: int | None = None
     server: Server | None = field(default=None, repr=False, compare=False)
+    formats: tuple[tuple[str, str], ...] = field(
+        default=(), repr=False
+    )  # (model, output format) the server says
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", _root(self.base_url))
         object.__setattr__(self, "models", tuple(self.models))
+        formats = self.formats.items() if isinstance(self.formats, dict) else self.formats
+        object.__setattr__(self, "formats", tuple(formats))
+
+    def output_format(self, model: str | None = None) -> str:
+        """How a model's answers are read when scored: what its server says in ``/v1/models`` (the local
+        server's cards carry ``lighton_lab.output_format``: its engines write plain text), else the family's
+        (Markdown for every registered VLM), else ``"text"`` for the local server and ``"markdown"`` elsewhere.
+        The same answer is so scored the same whether the server was started here or reached by URL."""
+        from lighton_lab.models.variants import profile_for
+
+        model = model or self.model
+        said = dict(self.formats).get(model)
+        if said:
+            return said
+        profile = profile_for(model)
+        if profile is not None:
+            return profile.family.output_format
+        return "text" if self.kind == "local" else "markdown"
 
     @property
     def openai_base_url(self) -> str:
@@ -68,9 +89,24 @@ class Endpoint:
             return False
 
     def list_models(self, timeout: float = 10.0) -> list[str]:
+        return [card["id"] for card in self.model_cards(timeout)]
+
+    def model_cards(self, timeout: float = 10.0) -> list[dict]:
+        """``GET /v1/models``'s cards (vLLM's: id, root, max_model_len, ...)."""
         response = httpx.get(self.openai_base_url + "/models", headers=self.headers, timeout=timeout)
         response.raise_for_status()
-        return [m["id"] for m in response.json()["data"]]
+        return list(response.json()["data"])
+
+    def described(self, timeout: float = 10.0) -> Endpoint:
+        """This endpoint with what its server lists: its models and, where the cards say, their formats."""
+        cards = self.model_cards(timeout)
+        formats = tuple(
+            (c["id"], c["lighton_lab"]["output_format"])
+            for c in cards
+            if isinstance(c.get("lighton_lab"), dict) and c["lighton_lab"].get("output_format")
+        )
+        model = self.model or cards[0]["id"]
+        return replace(self, models=tuple(c["id"] for c in cards), formats=formats, model=model)
 
     def metrics(self, timeout: float = 10.0) -> str:
         """The server's Prometheus text (vLLM and the local server both have ``/metrics``)."""

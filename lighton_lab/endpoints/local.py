@@ -78,6 +78,5 @@ def _start_local_once(
     if not wait:
         return endpoint
     wait_healthy(endpoint, timeout)
-    served = endpoint.list_models()
     capacity = options.workers or os.cpu_count() or 2  # one page per worker process
-    return replace(endpoint, models=tuple(served), model=served[0], capacity=capacity)
+    return replace(endpoint.described(), capacity=capacity)

@@ -39,6 +39,11 @@ def pieces(text: str) -> list[str]:
     return found
 
 
+def count_tokens(text: str) -> int:
+    """Words and punctuation marks: close to what a BPE tokenizer counts on prose."""
+    return len(_PIECE.findall(text))
+
+
 def looping(text: str) -> Iterator[str]:
     """A degenerate answer: the first third of the page, then its last line there, repeated for ever."""
     lines = [line for line in text.splitlines() if line.strip()] or ["."]

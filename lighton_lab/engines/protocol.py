@@ -31,6 +31,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lighton_lab.engines.generation import count_tokens
+
 INT64 = 2**63
 MAX_IMAGES = 1  # --limit-mm-per-prompt '{"image": 1}', as the Modal app serves
 # The chat template wraps the user turn in a few tokens (role markers, the generation prompt); vLLM counts
@@ -39,7 +41,6 @@ MAX_IMAGES = 1  # --limit-mm-per-prompt '{"image": 1}', as the Modal app serves
 TEMPLATE_TOKENS = 7  # with the image's placeholder: 8, as measured on vLLM's LightOnOCR-shaped stand-in
 TEMPLATE_CHARS = 52  # the characters of that template around one image-only user turn, placeholder included
 MAX_CHARS_PER_TOKEN = 13  # the stand-in tokenizer's longest token; a real one's is a few characters more
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
 
 
@@ -237,11 +238,6 @@ class Prompt:
     def text_tokens(self) -> int:
         """Tokens of the templated text prompt, one placeholder per image (what vLLM checks first)."""
         return TEMPLATE_TOKENS + count_tokens(self.text) + len(self.images)
-
-
-def count_tokens(text: str) -> int:
-    """Words and punctuation marks: close to what a BPE tokenizer counts on prose."""
-    return len(_TOKEN.findall(text))
 
 
 def render(body: Body, max_model_len: int) -> Prompt:

@@ -91,8 +91,12 @@ class Chunks:
         return {**self.head, "choices": [], "usage": counts, "system_fingerprint": self.fingerprint}
 
 
-def model_cards(served: list[str], roots: dict[str, str], max_model_len: int) -> dict:
-    """``GET /v1/models``: one card per served name; ``root`` is the model a name serves (an alias's engine)."""
+def model_cards(
+    served: list[str], roots: dict[str, str], max_model_len: int, extras: dict | None = None
+) -> dict:
+    """``GET /v1/models``: one card per served name; ``root`` is the model a name serves (an alias's engine).
+    ``extras[name]`` is added as the card's ``lighton_lab`` field (vLLM's cards have no such field; clients
+    ignore unknown fields): the engine behind the name, how its answers read, which family it stands in for."""
     created = int(time.time())
 
     def card(name: str) -> dict:
@@ -100,8 +104,11 @@ def model_cards(served: list[str], roots: dict[str, str], max_model_len: int) ->
                       "allow_create_engine": False, "allow_sampling": True, "allow_logprobs": True,
                       "allow_search_indices": False, "allow_view": True, "allow_fine_tuning": False,
                       "organization": "*", "group": None, "is_blocking": False}  # fmt: skip
-        return {"id": name, "object": "model", "created": created, "owned_by": "lighton-lab",
-                "root": roots.get(name, name), "parent": None, "max_model_len": max_model_len,
-                "permission": [permission]}  # fmt: skip
+        found = {"id": name, "object": "model", "created": created, "owned_by": "lighton-lab",
+                 "root": roots.get(name, name), "parent": None, "max_model_len": max_model_len,
+                 "permission": [permission]}  # fmt: skip
+        if extras and name in extras:
+            found["lighton_lab"] = extras[name]
+        return found
 
     return {"object": "list", "data": [card(name) for name in served]}

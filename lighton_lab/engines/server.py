@@ -36,7 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 from lighton_lab import __version__
-from lighton_lab.engines.answers import answer_text, is_grounding
+from lighton_lab.engines.answers import answer_as, card_extras, stands_in_for
 from lighton_lab.engines.faults import Faults, faulty_body, faulty_stream
 from lighton_lab.engines.generation import Generation
 from lighton_lab.engines.ocr import (
@@ -116,7 +116,8 @@ class LocalServer:
     async def list_models(self, request):
         from starlette.responses import JSONResponse
 
-        return JSONResponse(model_cards(self.served, self.aliases, self.max_model_len))
+        extras = card_extras(self.served, self.aliases)
+        return JSONResponse(model_cards(self.served, self.aliases, self.max_model_len, extras))
 
     async def prometheus(self, request):
         from starlette.responses import Response
@@ -255,7 +256,7 @@ class LocalServer:
         """The answer, generated token by token up to the budget (``generation``); streamed or whole."""
         from starlette.responses import Response, StreamingResponse
 
-        text = answer_text(recognition, is_grounding(chat.prompt.texts))
+        text = answer_as(recognition, chat.prompt.texts, stands_in_for(model, self.aliases))
         generation = Generation.of(text, chat.budget, self.faults.token_rate, loop=fault == "loop")
         name, rid = self.aliases.get(model, model), request_id(rid)  # vLLM names the model's first name
         if chat.stream:

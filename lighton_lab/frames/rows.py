@@ -3,6 +3,12 @@
 Scores are computed here from the stored text (never stored), so a stored sweep can be rescored under
 another normalisation without a request. The score columns are the fields of ``metrics.Score``.
 
+Each answer is first read by its family's adapter (``models.family``): ``raw`` is what the model wrote,
+``text`` what is scored (olmOCR's front matter apart in ``metadata``, DeepSeek's tags removed, a grounding
+answer's blocks joined as LightOn joins them, with the page furniture kept or dropped: ``furniture``).
+Answers with boxes get ``blocks`` and ``grounding_errors`` (what did not parse as the format says), and on
+pages whose ground truth has regions, the ``layout_*`` columns (``scoring.layout``).
+
 Uncertainty: ``summary`` gives each configuration's micro CER and WER with a 95% bootstrap interval
 (pages resampled with replacement, ``BOOTSTRAP_SAMPLES`` draws, fixed seed, percentile method), and
 ``compare`` the paired difference of two configurations on the same pages with its interval and the
@@ -16,11 +22,15 @@ from dataclasses import fields
 
 import pandas as pd
 
+from lighton_lab.client.loops import looped
 from lighton_lab.config import Normalization
-from lighton_lab.models.variants import output_format
+from lighton_lab.models.family import Reading
+from lighton_lab.models.grounding import Furniture
+from lighton_lab.models.variants import LIGHTONOCR, output_format, profile_for
+from lighton_lab.scoring.layout import score_layout
 from lighton_lab.scoring.peers import olmocr_ned, omnidocbench_ned
 from lighton_lab.scoring.regions import score_regions
-from lighton_lab.scoring.text import Score, looped, resolve_normalization, score
+from lighton_lab.scoring.text import Score, resolve_normalization, score
 from lighton_lab.store.schema import Result
 from lighton_lab.store.store import Store
 
@@ -30,20 +40,37 @@ SCORE_COLUMNS = (
     + ["char_edits", "word_edits"]
     + PEER_COLUMNS
 )
-CONFIG_COLUMNS = ["variant", "model", "dpi", "max_side", "temperature"]
+CONFIG_COLUMNS = ["variant", "model", "dpi", "max_side", "temperature", "mode"]
+LAYOUT_COLUMNS = ["layout_precision", "layout_recall", "layout_f1", "layout_iou", "layout_block_cer",
+                  "layout_reading_order", "layout_labels"]  # fmt: skip
+
+
+def reading(result: Result, furniture: Furniture = "keep") -> Reading | None:
+    """The answer as its family's adapter reads it (None for a failed request). A model without a profile
+    (the local engines) answers plain text, or LightOn's grounding format when asked for grounding."""
+    if result.text is None:
+        return None
+    mode = result.mode or "plain"
+    profile = profile_for(result.model)
+    family = profile.family if profile is not None else (LIGHTONOCR if mode == "grounding" else None)
+    if family is None:
+        return Reading(result.text)
+    return family.adapt(result.text, mode, result.width or 0, result.height or 0, furniture)
 
 
 def row(
     result: Result,
     normalization: str = "markdown",
-    tags: tuple = (),
-    reference: str | None = None,
-    reference_format: str | None = None,
+    page=None,
+    furniture: Furniture = "keep",
 ) -> dict:
-    """One result as a row; ``reference``/``reference_format`` (the page's, when known) win over the stored ones."""
-    reference = result.reference if reference is None else reference
-    ref_format = reference_format or result.reference_format or "text"
+    """One result as a row. With the ``page`` (a corpus ``Page``), its current ground truth, format, tags and
+    layout are used; without it, the reference stored with the result."""
+    reference = result.reference if page is None or page.ground_truth is None else page.ground_truth
+    ref_format = (page.ground_truth_format if page is not None else None) or result.reference_format or "text"
     hyp_format = result.output_format or output_format(result.endpoint)
+    read = reading(result, furniture)
+    text = read.text if read is not None else None
     values = {
         "document": result.document,
         "page_number": result.page,
@@ -58,7 +85,15 @@ def row(
         "temperature": result.params.get("temperature"),
         "top_p": result.params.get("top_p"),
         "max_tokens": result.params.get("max_tokens"),
-        "text": result.text,
+        "mode": result.mode or "plain",
+        "family": result.family,
+        "ladder_step": result.ladder_step or 0,
+        "text": text,
+        "raw": result.text,
+        "metadata": json.dumps(read.metadata, sort_keys=True) if read is not None and read.metadata else None,
+        "blocks": len(read.blocks) if read is not None and read.blocks is not None else None,
+        "grounding_errors": len(read.problems) if read is not None and read.blocks is not None else None,
+        "problems": "; ".join(read.problems) if read is not None and read.problems else None,
         "reference": reference,
         "reference_format": ref_format,
         "output_format": hyp_format,
@@ -77,10 +112,13 @@ def row(
         "key": result.key,
         "run_id": result.run_id,
         "params": json.dumps(result.params, sort_keys=True),  # a string: the frame writes to Parquet as it is
-        "tags": ",".join(tags),
+        "tags": ",".join(page.tags) if page is not None else "",
         "gpu": None,
     }
-    values.update(scores(reference, result.text, normalization, ref_format, hyp_format))
+    values.update(scores(reference, text, normalization, ref_format, hyp_format))
+    layout = page.layout if page is not None else None
+    values.update(region_columns(layout, text, normalization, hyp_format))
+    values.update(layout_columns(page if layout is not None else None, read, normalization, hyp_format))
     return values
 
 
@@ -92,6 +130,16 @@ def region_columns(
         return {"region_cer": None, "reading_order": None}
     result = score_regions(layout, text, normalization, output_format_)
     return {"region_cer": result.region_cer, "reading_order": result.reading_order}
+
+
+def layout_columns(page, read: Reading | None, normalization: str, text_format: str) -> dict:
+    """The ``layout_*`` columns of an answer with boxes on a page with regions (``scoring.layout``)."""
+    if page is None or read is None or read.blocks is None:
+        return dict.fromkeys(LAYOUT_COLUMNS)
+    s = score_layout(page, read, normalization, text_format)
+    return {"layout_precision": s.precision, "layout_recall": s.recall, "layout_f1": s.f1,
+            "layout_iou": s.mean_iou, "layout_block_cer": s.block_cer, "layout_reading_order": s.reading_order,
+            "layout_labels": s.label_accuracy}  # fmt: skip
 
 
 def scores(
@@ -135,6 +183,7 @@ def load_results(
     run: int | None = None,
     corpus=None,
     normalization: Normalization = "markdown",
+    furniture: Furniture = "keep",
     *,
     profile: str | None = None,
 ):
@@ -148,13 +197,7 @@ def load_results(
     pages = {(p.document, p.page_number): p for p in corpus} if corpus is not None else {}
     rows = []
     for result in store.results(run):
-        page = pages.get((result.document, result.page))
-        if page is None:
-            rows.append(row(result, normalization))
-            continue
-        values = row(result, normalization, page.tags, page.ground_truth, page.ground_truth_format)
-        values.update(region_columns(page.layout, result.text, normalization, values["output_format"]))
-        rows.append(values)
+        rows.append(row(result, normalization, pages.get((result.document, result.page)), furniture))
     frame = pd.DataFrame(rows) if rows else empty_frame(normalization)
     frame.attrs["normalization"] = normalization
     return frame

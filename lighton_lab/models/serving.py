@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from lighton_lab.config import Parallelism
 from lighton_lab.errors import ModelError
 from lighton_lab.models.gpus import DEFAULT_GPU, GPU, resolve_gpu
-from lighton_lab.models.variants import CARD_FLAGS, DEFAULT_MODEL, MODAL_NAME_LIMIT, Variant, resolve_model
+from lighton_lab.models.variants import DEFAULT_MODEL, MODAL_NAME_LIMIT, Variant, resolve_model
 
 
 def check_parallelism(variant: Variant, gpu: GPU, gpu_count: int, parallelism: Parallelism) -> None:
@@ -67,7 +67,7 @@ def vllm_command(
         cmd += ["--served-model-name", served_model_name]
     if host:
         cmd += ["--host", host]
-    cmd += ["--port", str(port), *CARD_FLAGS, *variant.vllm_flags]
+    cmd += ["--port", str(port), *variant.serve_flags()]
     cmd += ["--max-num-seqs", str(max_num_seqs or card.max_num_seqs)]
     if fast_boot:
         cmd.append("--enforce-eager")  # no torch.compile, no CUDA graphs: boots in ~1 min instead of ~3

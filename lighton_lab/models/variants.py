@@ -1,173 +1,143 @@
-"""LightOnOCR variants and GPUs: one source of truth for serve/app.py, start_vllm, the client and costs.
+"""The models the workbench serves and asks: every checkpoint of every registered family, by name.
 
-| short name | Hugging Face id                      | vocab   | page size | extra vLLM flags                         |
-|------------|--------------------------------------|---------|-----------|------------------------------------------|
-| 1b         | lightonai/LightOnOCR-1B-1025         | 151,936 | 1540 px   |                                          |
-| 32k        | lightonai/LightOnOCR-0.9B-32k-1025   | 32,768  | 1540 px   |                                          |
-| 16k        | lightonai/LightOnOCR-0.9B-16k-1025   | 16,384  | 1540 px   |                                          |
-| 2-1b       | lightonai/LightOnOCR-2-1B            | 151,936 | 1540 px   |                                          |
-| 3-1b       | lightonai/LightOnOCR-3-1B            |         | 1540 px   | --max-model-len 16384                    |
-| 3-0.8b     | lightonai/LightOnOCR-3-0.8B          |         | 2048 px   | --max-model-len 18000, thinking off      |
-| 3-4b       | lightonai/LightOnOCR-3-4B            |         | 2048 px   | --max-model-len 18000, thinking off      |
+The registry is one line per family (``FAMILY_MODULES``); each family's file holds its checkpoints. A
+``Variant`` is one checkpoint with its profile, the family's unless it says otherwise: the page size, the
+sampling, the output cap and the modes. Names resolve case-insensitively from the short name, the Hugging
+Face id, the id's last part or an alias; "32k" and "16k" are what users call LightOnOCR's pruned-vocabulary
+models (the cards display ``LightOnOCR-1B-32k``, not a repository id). Any other ``owner/name`` passes
+through as LightOnOCR with a profile guessed from its name, as LightOn's own client guesses one.
 
-"32k" and "16k" are what users call the pruned-vocabulary models; the model cards display them as
-``LightOnOCR-1B-32k`` / ``-16k``, which are not repository ids: both spellings map to the ``0.9B-...-1025``
-ids. Any other ``owner/name`` passes through (newer releases, fine-tunes) with a profile guessed from
-its name the way LightOn's own client does (LightOnOCR-3 at 2048 px when the name says nothing).
-
-Every variant is served with the model cards' flags: one image per prompt, no multimodal processor
-cache and no prefix caching (each page is a new image: those caches only cost memory).
+Every variant is served by vLLM 0.30.0 with transformers 5.16.1, the pair LightOn pins as working for every
+LightOnOCR generation (vLLM 0.27.1 makes the models loop; transformers 5.17 breaks the 1B models on 0.30.0);
+vLLM 0.30.0 needs transformers >= 5.10.4, so the older pins of some peers' own stacks cannot apply.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import re
 from dataclasses import dataclass, field
 
 from lighton_lab.errors import ModelError
+from lighton_lab.models.family import Family, Prompt, Published
 
-# The release LightOn's own client pins as working for every generation (with transformers 5.16.1):
-# vLLM 0.27.1 makes the models loop, and transformers 5.17 breaks the 1B models on 0.30.0.
 VLLM_VERSION = "0.30.0"
 TRANSFORMERS_VERSION = "5.16.1"
-
-CARD_FLAGS = (
-    "--limit-mm-per-prompt",
-    '{"image": 1}',
-    "--mm-processor-cache-gb",
-    "0",
-    "--no-enable-prefix-caching",
+# One registry line per family: its module in models/families/ (FAMILY and VARIANTS).
+FAMILY_MODULES = (
+    "lightonocr",
+    "olmocr",
+    "deepseek",
+    "paddleocr_vl",
+    "dots",
+    "chandra",
+    "glm_ocr",
+    "nanonets",
 )
-NO_THINKING = ("--default-chat-template-kwargs", '{"enable_thinking": false}')
+DEFAULT_MODEL = "1b"
+MODAL_NAME_LIMIT = 64  # modal._utils.name_utils.is_valid_object_name
 
 
 @dataclass(frozen=True)
 class Variant:
     """One checkpoint and the profile its authors serve and query it with.
 
-    ``longest_edge``, ``temperature``, ``top_p`` and ``max_tokens`` are what a request uses when the
-    caller leaves them at ``None`` (see ``request_defaults``). ``max_tokens=None`` means the request
-    carries no limit and vLLM allows the rest of ``--max-model-len``, as LightOn's own client does: a
-    fixed 4096 would cut dense pages (tables, two columns of small print) that the model reads whole.
+    ``longest_edge``, ``temperature``, ``top_p`` and ``max_tokens`` are what a request uses when the caller
+    leaves them at ``None`` (``request_defaults``). ``max_tokens=None`` means the request carries no limit
+    and vLLM allows the rest of ``--max-model-len``, as LightOn's own client does: a fixed 4096 would cut
+    dense pages (tables, two columns of small print) that the model reads whole.
     """
 
     short_name: str
     hf_id: str
-    vocab_size: int | None
-    note: str
-    generation: int | None
-    longest_edge: int = 1540  # page size the model was trained on, px (Pixtral-based models)
-    top_p: float = 0.9  # the model cards' sampling for generations 1 and 2
-    temperature: float = 0.2  # the cards' value; LightOnOCR-3: 0.1 ("Use temperature 0.1, not greedy")
-    max_tokens: int | None = None  # None: not sent, the server derives it from --max-model-len
+    family: Family
+    note: str = ""
+    generation: int | None = None
+    vocab_size: int | None = None
+    longest_edge: int | None = None
+    dpi: float = 200
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    sampling: dict = field(default_factory=dict)  # the family's other sampling fields (top_k, ...)
+    modes: tuple[str, ...] = ()
+    vllm_flags: tuple[str, ...] = ()  # this checkpoint's flags, after the family's
     attention_heads: int | None = None  # decoder heads: tensor parallelism must divide them
-    vllm_flags: tuple[str, ...] = field(default=())
-    aliases: tuple[str, ...] = field(default=())
+    architecture: str = ""
+    published: tuple[Published, ...] = ()
+    aliases: tuple[str, ...] = ()
 
     @property
     def app_name(self) -> str:
         """Modal app name: one per variant, so several can serve side by side (Modal allows 64 characters)."""
-        return app_name_for(self.short_name)
+        return app_name_for(self.short_name, "lightonocr" if self.family.key == "lightonocr" else "ocr")
+
+    @property
+    def default_mode(self) -> str:
+        return self.family.default_mode if self.family.default_mode in self.modes else self.modes[0]
+
+    def prompt(self, mode: str | None = None) -> Prompt:
+        """The prompt of a mode (None: the family's default); a mode this checkpoint lacks is refused."""
+        mode = mode or self.default_mode
+        if mode not in self.modes:
+            grounding = (
+                " Grounding needs a LightOnOCR-3 model: use mode='plain'." if mode == "grounding" else ""
+            )
+            raise ModelError(f"{self.hf_id} has no {mode} mode (it has {', '.join(self.modes)}).{grounding}")
+        return self.family.prompt(mode)
 
     def request_defaults(self) -> dict:
         """The request parameters of this model's profile (``max_tokens`` only when the profile sets one)."""
-        defaults = {"temperature": self.temperature, "top_p": self.top_p}
+        defaults = {"temperature": self.temperature, "top_p": self.top_p, **self.sampling}
         if self.max_tokens is not None:
             defaults["max_tokens"] = self.max_tokens
-        return defaults
+        return {k: v for k, v in defaults.items() if v is not None}
+
+    def serve_flags(self) -> tuple[str, ...]:
+        return self.family.vllm_flags + self.vllm_flags
 
 
-MODAL_NAME_LIMIT = 64  # modal._utils.name_utils.is_valid_object_name
-
-
-def app_name_for(short_name: str) -> str:
-    """``lightonocr-<name>``, shortened with a hash suffix when a long Hugging Face name would pass 64."""
-    import hashlib
-
-    name = "lightonocr-" + re.sub(r"[^a-z0-9]+", "-", short_name.lower()).strip("-")
+def app_name_for(short_name: str, prefix: str = "lightonocr") -> str:
+    """``<prefix>-<name>``, shortened with a hash suffix when a long Hugging Face name would pass 64."""
+    name = f"{prefix}-" + re.sub(r"[^a-z0-9]+", "-", short_name.lower()).strip("-")
     if len(name) <= MODAL_NAME_LIMIT:
         return name
     digest = hashlib.sha256(short_name.encode()).hexdigest()[:8]
     return name[: MODAL_NAME_LIMIT - 9].rstrip("-") + "-" + digest
 
 
-VARIANTS: dict[str, Variant] = {
-    v.short_name: v
-    for v in (
-        Variant(
-            "1b",
-            "lightonai/LightOnOCR-1B-1025",
-            151_936,
-            "default; full vocabulary, every language",
-            1,
-            attention_heads=16,
-            aliases=("lightonocr-1b",),
-        ),
-        Variant(
-            "32k",
-            "lightonai/LightOnOCR-0.9B-32k-1025",
-            32_768,
-            "pruned 32k vocabulary, European languages",
-            1,
-            attention_heads=16,
-            aliases=("lightonocr-1b-32k", "lightonai/lightonocr-1b-32k", "0.9b-32k"),
-        ),
-        Variant(
-            "16k",
-            "lightonai/LightOnOCR-0.9B-16k-1025",
-            16_384,
-            "pruned 16k vocabulary, European languages",
-            1,
-            attention_heads=16,
-            aliases=("lightonocr-1b-16k", "lightonai/lightonocr-1b-16k", "0.9b-16k"),
-        ),
-        Variant(
-            "2-1b",
-            "lightonai/LightOnOCR-2-1B",
-            151_936,
-            "second generation, best accuracy of the 1B models",
-            2,
-            attention_heads=16,
-            aliases=("2", "lightonocr-2", "lightonocr-2-1b"),
-        ),
-        Variant(
-            "3-1b",
-            "lightonai/LightOnOCR-3-1B",
-            None,
-            "third generation, Pixtral encoder; grounding mode",
-            3,
-            top_p=1.0,
-            temperature=0.1,
-            vllm_flags=("--max-model-len", "16384"),
-            aliases=("lightonocr-3-1b",),
-        ),
-        Variant(
-            "3-0.8b",
-            "lightonai/LightOnOCR-3-0.8B",
-            None,
-            "third generation, Qwen3.5-based; 2048 px pages",
-            3,
-            longest_edge=2048,
-            top_p=1.0,
-            temperature=0.1,
-            vllm_flags=("--max-model-len", "18000") + NO_THINKING,
-            aliases=("lightonocr-3-0.8b",),
-        ),
-        Variant(
-            "3-4b",
-            "lightonai/LightOnOCR-3-4B",
-            None,
-            "third generation, largest; 2048 px pages",
-            3,
-            longest_edge=2048,
-            top_p=1.0,
-            temperature=0.1,
-            vllm_flags=("--max-model-len", "18000") + NO_THINKING,
-            aliases=("lightonocr-3-4b",),
-        ),
-    )
-}
-DEFAULT_MODEL = "1b"
+def make_variant(family: Family, spec: dict) -> Variant:
+    """A checkpoint's profile: its family's, with what its entry says otherwise."""
+    sampling = dict(family.sampling)
+    values = {
+        "longest_edge": family.longest_edge,
+        "dpi": family.dpi,
+        "temperature": sampling.pop("temperature", None),
+        "top_p": sampling.pop("top_p", None),
+        "max_tokens": sampling.pop("max_tokens", None),
+        "sampling": sampling,
+        "modes": family.modes,
+        "architecture": family.architecture,
+        "published": family.published,
+    }
+    values.update(spec)
+    return Variant(family=family, **values)
+
+
+def _load() -> tuple[dict[str, Family], dict[str, Variant]]:
+    families, variants = {}, {}
+    for name in FAMILY_MODULES:
+        module = importlib.import_module(f"lighton_lab.models.families.{name}")
+        families[module.FAMILY.key] = module.FAMILY
+        for spec in module.VARIANTS:
+            variant = make_variant(module.FAMILY, spec)
+            variants[variant.short_name] = variant
+    return families, variants
+
+
+FAMILIES, VARIANTS = _load()
+LIGHTONOCR = FAMILIES["lightonocr"]
 
 
 def _lookup() -> dict[str, Variant]:
@@ -191,48 +161,47 @@ def resolve_model(name: str | None = None) -> Variant:
 
 
 def profile_for(served_name: str | None) -> Variant | None:
-    """The LightOnOCR profile of a served model name, or None for anything else (the local engines).
+    """The profile of a served model name: a registered checkpoint, or a LightOnOCR name (its profile guessed
+    as LightOn's client guesses it); None for anything else, such as the local CPU engines.
 
     >>> profile_for("lightonai/LightOnOCR-3-4B").longest_edge, profile_for("rapidocr/ppocr-v6")
     (2048, None)
+    >>> profile_for("allenai/olmOCR-2-7B-1025").family.name
+    'olmOCR-2'
     """
     if not served_name:
         return None
-    try:
-        return (
-            resolve_model(served_name)
-            if "lightonocr" in served_name.lower() or served_name.lower() in _lookup()
-            else None
-        )
-    except ModelError:
-        return None
+    lower = served_name.lower()
+    if lower in _lookup() or "lightonocr" in lower:
+        return resolve_model(served_name)
+    return None
 
 
 def output_format(endpoint_kind: str | None) -> str:
-    """How an output is written, hence normalised: "text" for the local server's CPU engines (plain lines;
-    RapidOCR prints marks like ``**)`` that a Markdown parser would eat), "markdown" for LightOnOCR and other
-    vision-language models (Markdown with HTML tables and LaTeX)."""
+    """The format of answers stored before formats were recorded (store schema 1): the local server's
+    engines wrote plain text, every other endpoint served LightOnOCR, which writes Markdown."""
     return "text" if endpoint_kind == "local" else "markdown"
 
 
 def _guess(hf_id: str) -> Variant:
-    """A profile for an id we do not list, from its name (LightOn's client does the same)."""
+    """A LightOnOCR profile for an id we do not list, from its name (LightOn's client does the same)."""
     lower = hf_id.lower()
     m = re.search(r"lightonocr-(\d+)-", lower)
     generation = int(m.group(1)) if m else (1 if "lightonocr-1b" in lower else None)
     short = hf_id.split("/")[1].lower()
     if generation in (1, 2):
-        return Variant(short, hf_id, None, f"custom checkpoint (generation {generation} profile)", generation)
+        spec = {"short_name": short, "hf_id": hf_id, "generation": generation, "modes": ("plain",),
+                "note": f"custom checkpoint (generation {generation} profile)"}  # fmt: skip
+        return make_variant(LIGHTONOCR, spec)
     pixtral = "lightonocr-3-1b" in lower
-    flags = ("--max-model-len", "16384") if pixtral else ("--max-model-len", "18000") + NO_THINKING
-    return Variant(
-        short,
-        hf_id,
-        None,
-        "custom checkpoint (LightOnOCR-3 profile)",
-        generation,
-        longest_edge=1540 if pixtral else 2048,
-        top_p=1.0,
-        temperature=0.1,
-        vllm_flags=flags,
-    )
+    flags = ("--max-model-len", "16384") if pixtral else ("--max-model-len", "18000", *_no_thinking())
+    spec = {"short_name": short, "hf_id": hf_id, "generation": generation, "temperature": 0.1, "top_p": 1.0,
+            "longest_edge": 1540 if pixtral else 2048, "vllm_flags": flags,
+            "note": "custom checkpoint (LightOnOCR-3 profile)"}  # fmt: skip
+    return make_variant(LIGHTONOCR, spec)
+
+
+def _no_thinking() -> tuple[str, ...]:
+    from lighton_lab.models.families.lightonocr import NO_THINKING
+
+    return NO_THINKING

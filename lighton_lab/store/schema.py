@@ -45,6 +45,10 @@ class Result:
     # schema 2
     output_format: str | None = None  # "markdown" (LightOnOCR, VLMs) or "text" (CPU engines)
     reference_format: str | None = None  # "text" or "markdown": how the ground truth was written
+    # schema 3
+    mode: str | None = None  # "plain" or "grounding" (None: plain, the only mode before schema 3)
+    family: str | None = None  # whose output this is, so it is read with its family's adapter
+    ladder_step: int | None = None  # 0: the first request of a page; k: the k-th retry on the ladder
 
     @property
     def ok(self) -> bool:
@@ -71,16 +75,37 @@ def _output_format_v2(db: sqlite3.Connection) -> None:
     )
 
 
+def _modes_and_provenance_v3(db: sqlite3.Connection) -> None:
+    """Schema 3: each result's mode, family and ladder step; each run's provenance; request leases. Before
+    it every request was LightOnOCR's plain mode or a local engine's (NULL reads as plain, the family from
+    the model name); old runs' provenance is unknown and says so."""
+    for column in ("mode", "family", "ladder_step"):
+        db.execute(f"ALTER TABLE results ADD COLUMN {_column_sql(column)}")
+    db.execute("ALTER TABLE runs ADD COLUMN provenance TEXT")
+    db.execute(
+        "UPDATE runs SET provenance = ?", (json.dumps({"unknown": "written before runs kept provenance"}),)
+    )
+    db.execute(LEASES.strip().rstrip(";"))  # execute, not executescript: that would commit half a migration
+
+
 # version -> the function that upgrades a store of version - 1 to it (in one transaction)
-MIGRATIONS = {2: _output_format_v2}
+MIGRATIONS = {2: _output_format_v2, 3: _modes_and_provenance_v3}
 SCHEMA_VERSION = max(MIGRATIONS)
 
-TABLES = f"""
+# A request being asked by a sweep: claimed before it is sent, so two sweeps on one store never pay twice.
+# The owner renews its lease while the request is in flight; an expired lease (a crashed sweep) is taken over.
+LEASES = """
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
+"""
+
+TABLES = (
+    LEASES
+    + f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT, kind TEXT, started REAL, finished REAL, status TEXT,
-    corpus TEXT, grid TEXT, endpoints TEXT, versions TEXT, notes TEXT
+    corpus TEXT, grid TEXT, endpoints TEXT, versions TEXT, notes TEXT, provenance TEXT
 );
 CREATE TABLE IF NOT EXISTS results ({", ".join(_column_sql(c) for c in COLUMNS)});
 CREATE INDEX IF NOT EXISTS results_run ON results(run_id);
@@ -88,6 +113,7 @@ CREATE TABLE IF NOT EXISTS renders (
     source TEXT PRIMARY KEY, image_hash TEXT, effective_dpi REAL, width INTEGER, height INTEGER
 );
 """
+)
 
 
 def result_key(image_hash: str, model: str, params: dict) -> str:

@@ -32,6 +32,8 @@ from lighton_lab.errors import StoreError
 from lighton_lab.render import RenderedPage
 from lighton_lab.store.schema import COLUMNS, MIGRATIONS, SCHEMA_VERSION, TABLES, Result
 
+_JSON_COLUMNS = ("grid", "endpoints", "versions", "notes", "provenance")
+
 
 class Store:
     """``Store(path)``: open (or create, or upgrade) a result store. Safe to use from one thread at a time
@@ -39,14 +41,28 @@ class Store:
 
     def __init__(self, path: str | Path | None = None):
         self.path = store_path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_dir():
+            raise StoreError(
+                f"{self.path.resolve()} is a folder: give the store a file name, e.g. {self.path}/lab.sqlite"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of the store {self.path}: {exc.strerror}") from None
         self._local = threading.local()
         self.upgraded_from: int | None = None  # the version an upgrade started from, when one ran
         self._open()
 
     def _open(self) -> None:
-        db = self._conn()
-        version = _stored_version(db)
+        try:
+            db = self._conn()
+            version = _stored_version(db)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(
+                f"{self.path.resolve()} is not a result store ({exc}): point --store at a .sqlite file that a "
+                "sweep wrote, or at a new name to start one"
+            ) from None
         if version is None:  # a new file
             db.executescript(TABLES)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -106,11 +122,18 @@ class Store:
     # ---- runs -----------------------------------------------------------------------------------
 
     def start_run(
-        self, name: str, kind: str, corpus: str, grid: dict, endpoints: dict, versions: dict
+        self,
+        name: str,
+        kind: str,
+        corpus: str,
+        grid: dict,
+        endpoints: dict,
+        versions: dict,
+        provenance: dict | None = None,
     ) -> int:
         cur = self._conn().execute(
-            "INSERT INTO runs (name, kind, started, status, corpus, grid, endpoints, versions) "
-            "VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO runs (name, kind, started, status, corpus, grid, endpoints, versions, provenance) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 name,
                 kind,
@@ -120,6 +143,7 @@ class Store:
                 json.dumps(grid, default=str),
                 json.dumps(endpoints, default=str),
                 json.dumps(versions),
+                json.dumps(provenance or {}, default=str),
             ),
         )
         return int(cur.lastrowid)
@@ -146,12 +170,12 @@ class Store:
         return [self.run(i) for i in ids]
 
     def run(self, run_id: int) -> dict:
-        """One run with its JSON columns decoded (grid, endpoints, versions, notes)."""
+        """One run with its JSON columns decoded (grid, endpoints, versions, notes, provenance)."""
         row = self._conn().execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise StoreError(f"{self.path} has no run {run_id}: see Store.runs() for the ones it has")
         return {
-            k: (json.loads(row[k]) if k in ("grid", "endpoints", "versions", "notes") and row[k] else row[k])
+            k: (json.loads(row[k]) if k in _JSON_COLUMNS and row[k] else row[k])
             for k in row.keys()  # noqa: SIM118 (a sqlite3.Row is not a dict)
         }
 
@@ -194,6 +218,40 @@ class Store:
         return [
             _to_result(r) for r in self._conn().execute(sql + " ORDER BY document, page, model, key", args)
         ]
+
+    # ---- leases: a request is claimed before it is sent -------------------------------------------------
+
+    def claim(self, key: str, owner: str, ttl_s: float) -> str | None:
+        """Claim ``key`` for ``owner`` for ``ttl_s`` seconds, unless another owner's lease is still live.
+        Returns None when the claim is ours, else the other owner (whose answer to wait for)."""
+        now = time.time()
+        db = self._conn()
+        db.execute("BEGIN IMMEDIATE")  # one writer at a time: two sweeps cannot both win the same key
+        try:
+            row = db.execute("SELECT owner, expires FROM leases WHERE key = ?", (key,)).fetchone()
+            if row is not None and row["owner"] != owner and row["expires"] > now:
+                db.execute("COMMIT")
+                return row["owner"]
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?)", (key, owner, now + ttl_s))
+            db.execute("COMMIT")
+            return None
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def renew(self, keys: list[str], owner: str, ttl_s: float) -> None:
+        """Push the expiry of ``owner``'s live leases on ``keys`` (a request still in flight)."""
+        expires = time.time() + ttl_s
+        self._conn().executemany(
+            "UPDATE leases SET expires = ? WHERE key = ? AND owner = ?", [(expires, k, owner) for k in keys]
+        )
+
+    def release(self, key: str, owner: str) -> None:
+        self._conn().execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
+
+    def lease_of(self, key: str) -> tuple[str, float] | None:
+        row = self._conn().execute("SELECT owner, expires FROM leases WHERE key = ?", (key,)).fetchone()
+        return (row["owner"], row["expires"]) if row else None
 
     # ---- render cache ---------------------------------------------------------------------------
 

@@ -20,11 +20,11 @@ from lighton_lab.config import SWEEP_DPIS
 from lighton_lab.corpus.corpus import Corpus, Page
 from lighton_lab.frames.rows import load_results
 from lighton_lab.frames.stats import compact, summary
-from lighton_lab.grid import Grid, served_models
 from lighton_lab.models.gpus import COST_NOTE
 from lighton_lab.scoring.diff import diff_html
 from lighton_lab.store.store import Store
-from lighton_lab.sweep import run_sweep
+from lighton_lab.sweep.grid import Grid, served_models
+from lighton_lab.sweep.run import run_sweep
 from lighton_lab.views.plots import cer_vs_dpi, png, temperature_label
 
 DPI_CHOICES = (72, 100, 120, 150, 200, 250, 300)
@@ -104,7 +104,7 @@ class SweepPanel(w.VBox):
 
     def plan(self):
         """What Estimate does: the plan of the current choices (renders pages the store has not seen)."""
-        from lighton_lab.plan import plan_sweep
+        from lighton_lab.sweep.plan import plan_sweep
 
         pages = self.selected_pages()
         if not pages or not self.models.value:

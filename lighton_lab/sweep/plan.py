@@ -15,13 +15,13 @@ import asyncio
 import os
 from dataclasses import dataclass
 
-from lighton_lab.grid import Grid, resolve_endpoints
 from lighton_lab.models.gpus import COST_NOTE, published_throughput, resolve_gpu
 from lighton_lab.procs import run_async
 from lighton_lab.render import render_job, render_pool
 from lighton_lab.store.schema import result_key
 from lighton_lab.store.store import Store
-from lighton_lab.sweep import render_error_key, render_source
+from lighton_lab.sweep.grid import Grid, resolve_endpoints
+from lighton_lab.sweep.keys import render_error_key, render_source
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,44 @@
+"""The keys of a sweep's work: which render a page at a DPI and cap is (the render cache), and which stored
+result answers a configuration at each step of the temperature ladder.
+
+A result's key is the hash of (pixels, served model, parameters) (``store.schema.result_key``). A retry on
+the ladder is another request: its temperature is the ladder's and its parameters carry ``ladder_step``, so
+a retry at the same temperature as the first request (olmOCR's ladder starts 0.1, 0.1) is asked again, not
+read back from the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lighton_lab.corpus.corpus import Page
+from lighton_lab.store.schema import result_key
+from lighton_lab.sweep.grid import Config
+
+RENDER_VERSION = "1"  # bump when rendering changes: cached render hashes are then ignored
+
+
+def render_source(page: Page, dpi: float, max_side: int | None, image_format: str) -> str:
+    """The render cache's key: the file (path, size, modification time), the page, DPI, cap and format."""
+    stat = Path(page.path).stat()
+    parts = (Path(page.path).resolve(), stat.st_size, stat.st_mtime_ns, page.index, dpi, max_side, image_format,
+             RENDER_VERSION)  # fmt: skip
+    return "|".join(map(str, parts))
+
+
+def render_error_key(page: Page, config: Config, model: str) -> str:
+    """Key of the stored error of a page that could not be rendered (there are no pixels to hash)."""
+    return result_key(
+        f"render-error:{page.path}:{page.index}:{config.dpi}:{config.max_side}", model, config.request
+    )
+
+
+def step_params(config: Config, step: int, ladder: tuple[float, ...]) -> dict:
+    """The key's parameters of the ``step``-th request of a configuration (0: the first, as the grid asks)."""
+    if step == 0:
+        return config.request
+    return {**config.request, "temperature": ladder[min(step, len(ladder) - 1)], "ladder_step": step}
+
+
+def step_key(image_hash: str, model: str, config: Config, step: int, ladder: tuple[float, ...]) -> str:
+    return result_key(image_hash, model, step_params(config, step, ladder))
