@@ -32,6 +32,9 @@ _EXPORTS = {
     "PUBLISHED_THROUGHPUT": "models.gpus",
     "cost_per_1000_pages": "models.gpus",
     "ServeConfig": "models.serving",
+    "FAMILIES": "models.variants",
+    "parse_grounding": "models.grounding",
+    "Block": "models.grounding",
     # endpoints
     "Endpoint": "endpoints.endpoint",
     "connect": "endpoints.connect",
@@ -52,6 +55,8 @@ _EXPORTS = {
     "normalize": "scoring.text",
     "aggregate": "scoring.text",
     "Aggregate": "scoring.text",
+    "score_layout": "scoring.layout",
+    "LayoutScore": "scoring.layout",
     # sweeps and DataFrames
     "Grid": "sweep.grid",
     "run_sweep": "sweep.run",
@@ -114,9 +119,11 @@ if TYPE_CHECKING:
     from lighton_lab.frames.rows import load_results, rescore
     from lighton_lab.frames.stats import best, compare, summary, worst_pages
     from lighton_lab.models.gpus import GPUS, PUBLISHED_THROUGHPUT, cost_per_1000_pages, resolve_gpu
+    from lighton_lab.models.grounding import Block, parse_grounding
     from lighton_lab.models.serving import ServeConfig
-    from lighton_lab.models.variants import VARIANTS, resolve_model
+    from lighton_lab.models.variants import FAMILIES, VARIANTS, resolve_model
     from lighton_lab.render import image_hash, render_info, render_page, to_data_url
+    from lighton_lab.scoring.layout import LayoutScore, score_layout
     from lighton_lab.scoring.text import Aggregate, Score, aggregate, normalize, score
     from lighton_lab.store.store import Store
     from lighton_lab.sweep.grid import Grid

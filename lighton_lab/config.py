@@ -10,6 +10,7 @@ the default here. Environment variables are read only for endpoints, secrets and
 | ``LIGHTON_LAB_API_KEY`` (or ``OPENAI_API_KEY``) | bearer token sent to the endpoint | ``auth_headers()`` |
 | ``MODAL_KEY`` / ``MODAL_SECRET`` | Modal proxy-auth headers | ``auth_headers()`` |
 | ``LIGHTON_LAB_STORE`` | the result store's path | ``Store()``, the CLI's ``--store`` |
+| ``XDG_CONFIG_HOME`` | deployed apps' API keys (``lighton-lab/keys.json``, 0600) | ``start_modal()``, ``connect()`` |
 
 ``open_endpoint("local")`` follows the same rule: its argument wins, and the environment only fills in
 when the notebook leaves the backend unset (``None``). Secrets are sent as headers and written nowhere.

@@ -4,7 +4,8 @@ baseline's accuracy, as printed tables.
 Everything runs here on the CPU against the local engine server; nothing is timed inside a test.
 
 1. Rendering: ms per page at 200 DPI (PDF pages and raster scans), pixel hash and PNG encoding.
-2. Scoring: ms to score a 5,000-character page pair.
+2. Scoring: ms to score a 5,000-character page pair; ms to score one page's layout (50 grounded blocks
+   against 50 regions: IoU matrix, Hungarian matching, per-block CER, reading order, labels).
 3. Baseline accuracy: micro CER (markdown profile) of each local engine per document type at 200 DPI:
    clean PDFs and scan-like rasters of data/sample, and real scans (``--realdocs``, default
    ../shared/realdocs beside the project, or data/real).
@@ -77,6 +78,23 @@ def scoring() -> tuple[float, float]:
     return len(reference), _ms(lambda: score(reference, hypothesis), repeat=5)
 
 
+def layout_scoring(blocks: int = 50) -> float:
+    """ms to score a page of ``blocks`` paragraph blocks against as many regions, each box a little off."""
+    from lighton_lab.corpus.groundtruth import Layout, Line, Region
+    from lighton_lab.models.grounding import Block
+    from lighton_lab.scoring.layout import score_layout
+
+    rng = random.Random(0)
+    regions, answer = [], []
+    for i in range(blocks):
+        x, y = rng.randint(0, 880), rng.randint(0, 950)
+        text = " ".join(rng.choice(("the", "page", "reads", "column", "Fraktur", "1879")) for _ in range(12))
+        regions.append(Region(f"r{i}", (Line(text),), (x, y, x + 110, y + 40), None, "paragraph"))
+        answer.append(Block("text", (x + 3, y + 2, x + 112, y + 41), text.replace("page", "pago")))
+    layout = Layout(tuple(regions), "page", 1000, 1000)
+    return _ms(lambda: score_layout(layout, answer), repeat=20)
+
+
 def accuracy(endpoint, groups: dict[str, list]) -> list[tuple]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
 
     length, ms = scoring()
     print(f"\n2. Scoring a {length}-character page pair (3% errors): {ms:.1f} ms")
+    print(f"   Scoring one page's layout, 50 blocks against 50 regions: {layout_scoring():.2f} ms (target: < 5 ms)")
 
     groups = {
         "clean PDF": sample.filter(tags=["clean"]).pages,

@@ -41,9 +41,11 @@ def _isolated_home(tmp_path_factory, monkeypatch):
         "OPENAI_API_KEY",
         "MODAL_TOKEN_ID",
         "MODAL_TOKEN_SECRET",
+        "VLLM_API_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path_factory.mktemp("modal") / ".modal.toml"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))  # deployed apps' API keys
 
 
 @pytest.fixture(scope="session")

@@ -21,14 +21,15 @@ PROFILES = {
 }
 # The peers, as each family's file cites its authors: (DPI, longest side sent (None: the model's processor
 # resizes), default mode, sampling and output cap). olmOCR: 1288 px, 0.1, 8000 tokens (olmocr/pipeline.py);
-# DeepSeek-OCR: 144 DPI, greedy, 8192 (DeepSeek-OCR-vllm/config.py); PaddleOCR-VL: greedy, 4096 (its vLLM
-# recipe); dots.ocr: 0.1, top_p 1.0, 16384 (dots_ocr/model/inference.py); Chandra 2: 192 DPI, 3072 px, 0.0,
-# top_p 0.1, 12384 (chandra/settings.py); GLM-OCR: its generation_config; Nanonets-OCR2: greedy, 15000.
+# DeepSeek-OCR: 144 DPI, greedy, the rest of its 8192 context (DeepSeek-OCR-vllm/config.py); PaddleOCR-VL:
+# greedy, 4096 (its vLLM recipe); dots.ocr: 0.1, top_p 1.0, 16384 (dots_ocr/model/inference.py); Chandra 2:
+# 192 DPI, 3072 px, 0.0, top_p 0.1, 12384 (chandra/settings.py); GLM-OCR: its generation_config;
+# Nanonets-OCR2: greedy, 15000.
 PEERS = {
     "olmocr-2": (200, 1288, "plain", {"max_tokens": 8000, "temperature": 0.1}),
     "olmocr-2-bf16": (200, 1288, "plain", {"max_tokens": 8000, "temperature": 0.1}),
-    "deepseek-ocr": (144, None, "grounding", {"max_tokens": 8192, "temperature": 0.0}),
-    "deepseek-ocr-2": (144, None, "grounding", {"max_tokens": 8192, "temperature": 0.0}),
+    "deepseek-ocr": (144, None, "grounding", {"temperature": 0.0}),  # the rest of the 8192 context (see file)
+    "deepseek-ocr-2": (144, None, "grounding", {"temperature": 0.0}),
     "paddleocr-vl": (200, None, "plain", {"max_tokens": 4096, "temperature": 0.0}),
     "paddleocr-vl-1.5": (200, None, "plain", {"max_tokens": 4096, "temperature": 0.0}),
     "dots-ocr": (200, None, "grounding", {"max_tokens": 16384, "temperature": 0.1, "top_p": 1.0}),

@@ -24,6 +24,8 @@ ROUND_TRIP = [
     ("max_containers", 6, 6),
     ("revision", "abc123", "abc123"),
     ("app_name", "my-ocr", "my-ocr"),
+    ("max_num_seqs", 256, 256),
+    ("require_api_key", False, False),
 ]
 
 

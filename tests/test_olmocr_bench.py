@@ -106,3 +106,31 @@ def test_the_generated_bench_runs_through_the_store_and_resumes(local_server, tm
     count = store.count()
     olmocr_bench.run_olmocr_bench(bench, local_server, grid, store, tmp_path / "outputs", progress=False)
     assert store.count() == count  # the second run asked nothing new
+
+
+@pytest.mark.slow
+def test_any_family_runs_the_bench_through_its_adapter(tmp_path):
+    """olmOCR-2 served as an alias of the CPU engine answers with its YAML front matter first: the bench reads
+    what the family's adapter keeps, so the pass rates equal the engine's own, test for test."""
+    from lighton_lab.endpoints.local import start_local
+    from lighton_lab.store.store import Store
+    from lighton_lab.sweep.grid import Grid
+
+    bench = generate(tmp_path / "bench")
+    alias = "allenai/olmOCR-2-7B-1025-FP8"
+    with start_local(engines="rapidocr", workers=2, served_model_names={alias: "rapidocr"}) as endpoint:
+        store = Store(tmp_path / "s.sqlite")
+        common = dict(store=store, progress=False)
+        as_olmocr = olmocr_bench.run_olmocr_bench(bench, {"olmocr-2": endpoint.with_model(alias)},
+                                                  Grid(dpi=[150], model=["olmocr-2"]),  # its 1288 px
+                                                  outputs_dir=tmp_path / "a", **common)  # fmt: skip
+        engine = endpoint.with_model("rapidocr/ppocr-v6")
+        as_engine = olmocr_bench.run_olmocr_bench(bench, {"engine": engine},
+                                                  Grid(dpi=[150], max_side=[1288], model=["engine"]),
+                                                  outputs_dir=tmp_path / "b", **common)  # fmt: skip
+    (olmocr,), (plain,) = as_olmocr.values(), as_engine.values()
+    written = next((tmp_path / "a").rglob("*.md")).read_text()
+    assert not written.startswith("---")  # the front matter is not what the bench reads
+    assert {k: t["passed"] for k, t in olmocr.tests.items()} == {
+        k: t["passed"] for k, t in plain.tests.items()
+    }

@@ -10,12 +10,8 @@ from pathlib import Path
 
 from lighton_lab.config import SWEEP_DPIS
 from lighton_lab.engines.registry import DEFAULT_ENGINES
-from lighton_lab.errors import LabError
+from lighton_lab.errors import LabError, UsageError
 from lighton_lab.models.gpus import COST_NOTE, PUBLISHED_THROUGHPUT
-
-
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x.strip()]
 
 
 def _pages(spec: str | None, count: int) -> list[int]:
@@ -39,8 +35,45 @@ def _endpoint(args, engines: str = DEFAULT_ENGINES):
     url = getattr(args, "url", None) or os.environ.get("LIGHTON_LAB_URL")
     if url:
         return connect(url, model=getattr(args, "served_model", None), gpu=getattr(args, "gpu", None))
+    if getattr(args, "served_model", None):
+        raise UsageError(
+            f"--served-model {args.served_model} names a model at --url, and there is no --url: pass --url (or "
+            "LIGHTON_LAB_URL), or use --model to pick among the local engines"
+        )
     print("no --url: starting the local engine server (CPU)...", file=sys.stderr)
     return start_local(engines=engines)
+
+
+def _served(endpoint, args) -> list[str]:
+    """The grid's models when --model is not given: --served-model, else all the endpoint serves."""
+    return [args.served_model] if getattr(args, "served_model", None) else list(endpoint.models)
+
+
+def _reading(endpoint, result, mode: str | None, image) -> str:
+    """The answer as its family reads it (front matter apart, tags removed, blocks joined)."""
+    from lighton_lab.models.variants import read_answer
+
+    return read_answer(endpoint.model, result.text, mode, image.width, image.height).text
+
+
+def _one_file(path: Path) -> Path:
+    if path.is_dir():
+        raise UsageError(f"{path.resolve()} is a folder: ocr reads one file (use `lighton-lab sweep {path}`)")
+    return path
+
+
+def _failures(frame, allow: bool) -> None:
+    """Say what failed (the first distinct messages) and exit 1 unless failures are allowed."""
+    failed = int(frame["error"].notna().sum()) if "error" in frame else 0
+    if not failed:
+        return
+    errors = frame.attrs.get("errors") or list(dict.fromkeys(frame["error"].dropna()))[:3]
+    print(f"{failed} of {len(frame)} results failed; first errors:", file=sys.stderr)
+    for error in errors[:3]:
+        print(f"  {error}", file=sys.stderr)
+    if not allow:
+        print("exit status 1: requests failed (--allow-failures to exit 0)", file=sys.stderr)
+        raise SystemExit(1)
 
 
 def cmd_demo(args) -> None:
@@ -104,6 +137,8 @@ def cmd_serve(args, deploy: bool = False) -> None:
         wait=not args.no_wait,
         min_containers=args.min_containers,
         max_containers=args.max_containers,
+        max_num_seqs=args.max_num_seqs,
+        require_api_key=not args.no_api_key,
     )
     print(f"ready: {endpoint.openai_base_url}  (model {endpoint.model})")
     if deploy:
@@ -174,19 +209,22 @@ def cmd_logs(args) -> None:
 def cmd_ocr(args) -> None:
     from lighton_lab.client.ocr import OCRClient
     from lighton_lab.corpus.corpus import Corpus
-    from lighton_lab.models.variants import output_format
     from lighton_lab.render import cap_for, render_page
     from lighton_lab.scoring.text import score
 
-    corpus = Corpus.load(args.file, strict=True)
+    corpus = Corpus.load(_one_file(args.file), strict=True)
+    page = corpus[_pages(str(args.page), len(corpus))[0]]  # checked before any server starts
     endpoint = _endpoint(args)
     try:
-        page = corpus[_pages(str(args.page), len(corpus))[0]]
         max_side = args.max_side or cap_for(endpoint.model)
         image = render_page(page, dpi=args.dpi, max_side=max_side)
         with OCRClient(endpoint) as client:
             result = client.ocr(
-                image, temperature=args.temperature, max_tokens=args.max_tokens, stream=args.stream
+                image,
+                temperature=args.temperature,
+                max_tokens=args.max_tokens,
+                stream=args.stream,
+                mode=args.mode,
             )
         print(result.text)
         note = f"{page.id}: {image.width}x{image.height} px, {result.latency_s:.2f} s"
@@ -196,9 +234,9 @@ def cmd_ocr(args) -> None:
         if page.ground_truth is not None:
             s = score(
                 page.ground_truth,
-                result.text,
+                _reading(endpoint, result, args.mode, image),
                 reference_format=page.ground_truth_format or "text",
-                hypothesis_format=output_format(endpoint.kind),
+                hypothesis_format=endpoint.output_format(),
             )
             note += f", CER {s.cer:.4f}, WER {s.wer:.4f}"
         print(note, file=sys.stderr)
@@ -217,27 +255,40 @@ def cmd_sweep(args) -> None:
     corpus = Corpus.load(args.corpus)
     for name, reason in corpus.skipped:
         print(f"skipped {name}: {reason}", file=sys.stderr)
+    if not len(corpus):
+        raise UsageError(corpus.why_empty())
+    store = Store(args.store)
     endpoint = _endpoint(args)
     try:
-        models = args.model.split(",") if args.model else endpoint.models
+        models = args.model.split(",") if args.model else _served(endpoint, args)
         grid = Grid(
-            dpi=_floats(args.dpi),
-            temperature=_floats(args.temperature) if args.temperature else None,
+            dpi=args.dpi,
+            temperature=args.temperature,
             model=models,
-            max_side=[int(x) for x in args.max_side.split(",")] if args.max_side else None,
+            max_side=args.max_side,
             max_tokens=args.max_tokens,
+            mode=args.mode,
         )
         if args.dry_run:
             from lighton_lab.sweep.plan import plan_sweep
 
-            print("Estimate:", plan_sweep(corpus, grid, endpoint, Store(args.store)))
+            print("Estimate:", plan_sweep(corpus, grid, endpoint, store))
             return
-        frame = run_sweep(corpus, grid, endpoint, store=Store(args.store), concurrency=args.concurrency)
+        frame = run_sweep(corpus, grid, endpoint, store=store, concurrency=args.concurrency,
+                          ladder=args.ladder or None, furniture=args.furniture)  # fmt: skip
     finally:
         endpoint.stop()
     print(compact(summary(frame)).to_string(index=False))
+    print(frame.attrs["report"])
     if args.report:
         print("report:", write_report(frame, Path(args.report) / "report.html", corpus=corpus))
+    if frame.attrs.get("status") == "stopped":
+        print(
+            "interrupted: every answer received is in the store; run the same command to finish",
+            file=sys.stderr,
+        )
+        raise SystemExit(130)
+    _failures(frame, args.allow_failures)
 
 
 def cmd_bench(args) -> None:
@@ -254,11 +305,22 @@ def cmd_bench(args) -> None:
         )
         return
     endpoint = _endpoint(args)
+    if len(args.parallel) > 1:
+        from lighton_lab.benchmarks.levels import benchmark_levels, levels_table
+
+        try:
+            options = dict(temperature=args.temperature, max_tokens=args.max_tokens, stream=not args.no_stream,
+                           gpu=args.gpu)  # fmt: skip
+            results = benchmark_levels(endpoint, pages, args.parallel, args.dpi, args.max_side, **options)
+        finally:
+            endpoint.stop()
+        print(levels_table(results))
+        return
     try:
         result = benchmark(
             endpoint,
             pages,
-            parallel=args.parallel,
+            parallel=args.parallel[0],
             dpi=args.dpi,
             max_side=args.max_side,
             temperature=args.temperature,
@@ -293,11 +355,7 @@ def cmd_olmocr_bench(args) -> None:
         endpoint = _endpoint(args)
         try:
             models = args.model.split(",") if args.model else [endpoint.model]
-            grid = Grid(
-                dpi=_floats(args.dpi),
-                model=models,
-                max_side=[int(x) for x in args.max_side.split(",")] if args.max_side else None,
-            )
+            grid = Grid(dpi=args.dpi, model=models, max_side=args.max_side)
             results = olmocr_bench.run_olmocr_bench(
                 args.bench, endpoint, grid, Store(args.store), args.outputs
             )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lighton_lab.cli import types
 from lighton_lab.cli.commands import (
     cmd_bench,
     cmd_demo,
@@ -40,25 +41,36 @@ STORE_HELP = "the result store (default: $LIGHTON_LAB_STORE, else runs/lab.sqlit
 
 def _bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", help="endpoint (default: LIGHTON_LAB_URL, else the local engine server)")
-    parser.add_argument("--pdf", help="a PDF or image file, or a corpus folder (default: data/sample)")
-    parser.add_argument("--pages", help="1-based pages of --pdf, e.g. 1-109 or 1,3,5 (default: all)")
-    parser.add_argument("--parallel", type=int, default=64)
-    parser.add_argument("--dpi", type=float, default=200)
-    parser.add_argument("--max-side", type=int, help="cap in px (default: the model's, 1540 or 2048)")
     parser.add_argument(
-        "--max-tokens", type=int, help="default: none sent, the server's limit (as LightOn's client)"
+        "--pdf", type=types.existing, help="a PDF or image file, or a corpus folder (default: data/sample)"
     )
-    parser.add_argument("--temperature", type=float, help="default: the model's (0.2; 0.1 for LightOnOCR-3)")
+    parser.add_argument("--pages", help="1-based pages of --pdf, e.g. 1-109 or 1,3,5 (default: all)")
+    parser.add_argument(
+        "--parallel",
+        type=types.listed(types.positive_int),
+        default=[64],
+        help="requests in flight; several (32,64,128,256) run the benchmark at each and mark the knee",
+    )
+    parser.add_argument("--dpi", type=types.dpi, default=200)
+    parser.add_argument("--max-side", type=types.cap, help="cap in px (default: the model's, 1540 or 2048)")
+    parser.add_argument(
+        "--max-tokens",
+        type=types.positive_int,
+        help="default: none sent, the server's limit (as LightOn's client)",
+    )
+    parser.add_argument(
+        "--temperature", type=types.temperature, help="default: the model's (0.2; 0.1 for LightOnOCR-3)"
+    )
     parser.add_argument("--no-stream", action="store_true", help="no streaming (then no time to first token)")
     parser.add_argument("--gpu", help="GPU for the cost line (default: the endpoint's, e.g. H100)")
     parser.add_argument("--metrics", action="store_true", help="scrape /metrics before, during and after")
     parser.add_argument("--served-model", help="model name at the endpoint (default: its first)")
-    parser.add_argument("--store", help="append the results to this store as a run")
+    parser.add_argument("--store", type=types.store, help="append the results to this store as a run")
     parser.add_argument("--client-capacity", action="store_true", help="measure the client side alone")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lighton-lab", description=__doc__.split("\n\n")[0])
+    parser = types.Parser(prog="lighton-lab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="local engines over data/sample: summary table and HTML report")
@@ -80,10 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--gpu", default=DEFAULT_GPU)
         p.add_argument(
-            "--gpu-count", type=int, default=1, help="GPUs per container, as data-parallel replicas"
+            "--gpu-count",
+            type=types.positive_int,
+            default=1,
+            help="GPUs per container, as data-parallel replicas",
         )
-        p.add_argument("--min-containers", type=int, default=0, help="containers kept warm")
-        p.add_argument("--max-containers", type=int, help="fan out over up to N containers (N GPUs)")
+        p.add_argument("--min-containers", type=types.count, default=0, help="containers kept warm")
+        p.add_argument(
+            "--max-containers", type=types.positive_int, help="fan out over up to N containers (N GPUs)"
+        )
+        p.add_argument(
+            "--max-num-seqs",
+            type=types.positive_int,
+            help="vLLM's batch cap (default: the GPU table's starting point; measure with bench --parallel)",
+        )
+        p.add_argument(
+            "--no-api-key",
+            action="store_true",
+            help="serve without an API key: anyone with the URL can use your GPUs (warned)",
+        )
         p.add_argument(
             "--fast-boot", action="store_true", help="--enforce-eager: faster cold starts, lower throughput"
         )
@@ -111,32 +138,67 @@ def build_parser() -> argparse.ArgumentParser:
     logs.set_defaults(func=cmd_logs)
 
     ocr = sub.add_parser("ocr", help="OCR one page and print the text")
-    ocr.add_argument("file")
-    ocr.add_argument("--page", type=int, default=1)
+    ocr.add_argument("file", type=types.existing, help="a PDF or image (for a folder, use sweep)")
+    ocr.add_argument("--page", type=types.page, default=1)
     ocr.add_argument("--url")
-    ocr.add_argument("--served-model", help="model name at the endpoint (default: its first)")
-    ocr.add_argument("--dpi", type=float, default=200)
-    ocr.add_argument("--max-side", type=int, help="cap in px (default: the model's, 1540 or 2048)")
-    ocr.add_argument("--temperature", type=float, help="default: the model's (0.2; 0.1 for LightOnOCR-3)")
+    ocr.add_argument("--served-model", help="model name at --url (default: its first)")
+    ocr.add_argument("--dpi", type=types.dpi, default=200)
+    ocr.add_argument("--max-side", type=types.cap, help="cap in px (default: the model's, 1540 or 2048)")
     ocr.add_argument(
-        "--max-tokens", type=int, help="default: none sent, the server's limit (as LightOn's client)"
+        "--temperature", type=types.temperature, help="default: the model's (0.2; 0.1 for LightOnOCR-3)"
+    )
+    ocr.add_argument(
+        "--max-tokens",
+        type=types.positive_int,
+        help="default: none sent, the server's limit (as LightOn's client)",
+    )
+    ocr.add_argument(
+        "--mode", choices=("plain", "grounding"), help="plain, or grounding (LightOnOCR-3): boxes and labels"
     )
     ocr.add_argument("--stream", action="store_true")
     ocr.set_defaults(func=cmd_ocr)
 
     sweep = sub.add_parser("sweep", help="DPI x temperature x model over a corpus, stored and summarised")
-    sweep.add_argument("corpus")
+    sweep.add_argument("corpus", type=types.existing, help="a folder of PDFs/images (or one file)")
     sweep.add_argument("--url")
+    sweep.add_argument("--served-model", help="model name at --url (default: all it serves, or --model)")
     sweep.add_argument("--model", help="comma-separated model names (default: all the endpoint serves)")
-    sweep.add_argument("--dpi", default=",".join(map(str, SWEEP_DPIS)))
-    sweep.add_argument("--temperature", help="comma-separated (default: each model's profile)")
-    sweep.add_argument("--max-side", help="comma-separated caps in px (default: each model's, 1540 or 2048)")
     sweep.add_argument(
-        "--max-tokens", type=int, help="default: none sent, the server's limit (as LightOn's client)"
+        "--dpi", type=types.listed(types.dpi), default=list(SWEEP_DPIS), help="e.g. 100,150,200"
     )
-    sweep.add_argument("--concurrency", type=int)
-    sweep.add_argument("--store", help=STORE_HELP)
+    sweep.add_argument(
+        "--temperature", type=types.listed(types.temperature), help="comma-separated (default: each model's)"
+    )
+    sweep.add_argument(
+        "--max-side", type=types.listed(types.cap), help="comma-separated caps in px (default: each model's)"
+    )
+    sweep.add_argument(
+        "--max-tokens",
+        type=types.positive_int,
+        help="default: none sent, the server's limit (as LightOn's client)",
+    )
+    sweep.add_argument(
+        "--mode", type=types.listed(types.mode), help="plain,grounding (default: each model's)"
+    )
+    sweep.add_argument(
+        "--ladder",
+        action="store_true",
+        help="ask looped or cut pages again warmer (olmOCR's temperature ladder)",
+    )
+    sweep.add_argument(
+        "--furniture",
+        choices=("keep", "drop"),
+        default="keep",
+        help="grounded answers: keep or drop page headers, footers and numbers before scoring",
+    )
+    sweep.add_argument("--concurrency", type=types.positive_int)
+    sweep.add_argument("--store", type=types.store, help=STORE_HELP)
     sweep.add_argument("--report", help="folder for report.html")
+    sweep.add_argument(
+        "--allow-failures",
+        action="store_true",
+        help="exit 0 even when requests failed (by default a sweep with failures exits 1)",
+    )
     sweep.add_argument(
         "--dry-run",
         action="store_true",
@@ -157,9 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--url", help="endpoint (default: LIGHTON_LAB_URL, else the local engine server)")
     run.add_argument("--served-model", help="model name at the endpoint (default: its first)")
     run.add_argument("--model", help="comma-separated grid models (default: the endpoint's)")
-    run.add_argument("--dpi", default="200")
-    run.add_argument("--max-side", help="comma-separated caps in px (default: the model's)")
-    run.add_argument("--store", help=STORE_HELP)
+    run.add_argument("--dpi", type=types.listed(types.dpi), default=[200.0])
+    run.add_argument("--max-side", type=types.listed(types.cap), help="comma-separated caps in px")
+    run.add_argument("--store", type=types.store, help=STORE_HELP)
     run.add_argument("--outputs", help="where to write the candidate folders (default: BENCH/lighton-lab)")
     run.add_argument("--json", help="write the results here")
     olmocr.set_defaults(func=cmd_olmocr_bench)

@@ -104,9 +104,15 @@ class Corpus:
             return cls.combine([cls.load(p, strict, reference) for p in path])
         if reference not in (None, "text-layer"):
             raise CorpusError(f"reference={reference!r} is not known: use None (sidecars) or 'text-layer'")
+        if not str(path).strip():
+            raise CorpusError(
+                "Corpus.load('') names no folder: pass a folder of documents, e.g. 'data/sample'"
+            )
         root = Path(path)
         if not root.exists():
-            raise CorpusError(f"{root}: no such file or folder. Point Corpus.load at a folder of documents.")
+            raise CorpusError(
+                f"{root.resolve()}: no such file or folder. Point Corpus.load at a folder of documents."
+            )
         files = [root] if root.is_file() else _walk(root)
         base = root.parent if root.is_file() else root
         manifest = _read_manifest(base / MANIFEST) if root.is_dir() else {}
@@ -132,6 +138,14 @@ class Corpus:
                 raise error
             skipped.append((name, str(error)))
         return cls(root=base, pages=pages, skipped=skipped)
+
+    def why_empty(self) -> str:
+        """What to tell a user whose corpus has no pages: where it looked and what it skipped."""
+        found = "; ".join(f"{name}: {reason}" for name, reason in self.skipped[:3])
+        where = f"{Path(self.root).resolve()} has no readable pages"
+        return where + (
+            f" ({found})" if found else f": put PDFs or images ({', '.join(sorted(DOCUMENT_SUFFIXES))}) there"
+        )
 
     @classmethod
     def combine(cls, corpora: list[Corpus]) -> Corpus:

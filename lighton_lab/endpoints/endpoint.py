@@ -46,9 +46,10 @@ class Endpoint:
     models: tuple[str, ...] = ()
     capacity: int | None = None
     server: Server | None = field(default=None, repr=False, compare=False)
-    formats: tuple[tuple[str, str], ...] = field(
-        default=(), repr=False
-    )  # (model, output format) the server says
+    formats: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (model, format) the server says
+    serve_config: dict | None = field(
+        default=None, repr=False, compare=False
+    )  # a Modal app's, for provenance
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", _root(self.base_url))
@@ -144,6 +145,7 @@ class Endpoint:
             "kind": self.kind,
             "gpu": self.gpu,
             "capacity": self.capacity,
+            "serve_config": self.serve_config,
         }
 
     def __enter__(self) -> Endpoint:

@@ -5,7 +5,9 @@ were tested against, so each fault below is one seen in real deployments: cold-s
 with ``Retry-After``, connections dropped mid-answer, streams that stall, answers that are not JSON,
 Modal's 303 "poll here" redirect for requests that outlive its 150 s web timeout, and what a GPU model
 does over time: answers that degenerate into a repetition loop (``loop_rate``), decoding at a finite
-speed (``token_rate``) and time before the first token (``latency_s``).
+speed (``token_rate``), time before the first token (``latency_s``) and a batch of at most ``max_num_seqs``
+requests in progress (the rest queue, as vLLM's scheduler queues them), so concurrency can be tuned against
+a knee that is where the server says it is.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Faults:
     loop_rate: float = 0.0  # the answer degenerates: one line repeated until the token budget runs out
     latency_s: float = 0.0  # added to every chat request before its first token (prefill, queueing)
     token_rate: float = 0.0  # tokens per second of the answer, as a GPU decodes (0: all at once)
+    max_num_seqs: int = 0  # requests read at once (latency and OCR); the rest wait their turn (0: no limit)
     redirect_after_s: float | None = None  # emulate Modal: 303 to a poll URL when slower than this
     seed: int | None = None
 
@@ -81,7 +84,7 @@ class Faults:
             key = key.strip()
             if key not in types:
                 raise ValueError(f"unknown fault {key!r}: use {', '.join(types)}")
-            values[key] = int(raw) if key in ("error_status", "seed") else float(raw)
+            values[key] = int(raw) if key in ("error_status", "seed", "max_num_seqs") else float(raw)
         return cls(**values)
 
 

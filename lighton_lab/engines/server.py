@@ -39,6 +39,7 @@ from lighton_lab import __version__
 from lighton_lab.engines.answers import answer_as, card_extras, stands_in_for
 from lighton_lab.engines.faults import Faults, faulty_body, faulty_stream
 from lighton_lab.engines.generation import Generation
+from lighton_lab.engines.guard import Guard
 from lighton_lab.engines.ocr import (
     ImageRejected,
     Recognition,
@@ -91,6 +92,7 @@ class LocalServer:
         self.pending: dict[str, tuple] = {}  # Modal-style poll id -> (task, request, model, started)
         self.pool: ProcessPoolExecutor | None = None
         self.ready = False
+        self.slots: asyncio.Semaphore | None = None  # max_num_seqs
 
     @property
     def served(self) -> list[str]:
@@ -229,6 +231,15 @@ class LocalServer:
         return await self._respond(chat, model, await task, fault, rid), 200
 
     async def _read_page(self, model: str, data: bytes) -> Recognition:
+        """The engine's reading of the page, in one of ``max_num_seqs`` batch slots when limited."""
+        if not self.faults.max_num_seqs:
+            return await self._read_page_now(model, data)
+        if self.slots is None:  # made on the server's loop
+            self.slots = asyncio.Semaphore(self.faults.max_num_seqs)
+        async with self.slots:
+            return await self._read_page_now(model, data)
+
+    async def _read_page_now(self, model: str, data: bytes) -> Recognition:
         """The engine's reading of the page, after the time before a first token (``latency_s``)."""
         if self.faults.latency_s:
             await asyncio.sleep(self.faults.latency_s)
@@ -337,7 +348,7 @@ class LocalServer:
             Route("/metrics", self.prometheus, methods=["GET"]),
         ]
         app = Starlette(routes=routes, lifespan=lifespan)
-        return _Guard(app, self.metrics, self.api_key)
+        return Guard(app, self.metrics, self.api_key)
 
 
 async def _disconnected(request) -> None:
@@ -399,43 +410,6 @@ def _recognize_or_error(model: str, data: bytes, target: str):
         return recognize(model, data, target)
     except ImageRejected as exc:
         return str(exc)
-
-
-_PATHS = {"/health", "/version", "/v1/models", "/v1/chat/completions", "/metrics"}
-
-
-class _Guard:
-    """ASGI middleware: the API key on every ``/v1`` path (as vLLM's), and request counts for /metrics."""
-
-    def __init__(self, app, metrics: ServerMetrics, api_key: str | None):
-        self.app, self.metrics, self.api_key = app, metrics, api_key
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        seen = {"status": 500}
-
-        async def counting_send(message):
-            if message["type"] == "http.response.start":
-                seen["status"] = message["status"]
-            await send(message)
-
-        try:
-            if self.api_key and scope["path"].startswith("/v1") and not self._authorized(scope):
-                from starlette.responses import JSONResponse
-
-                response = JSONResponse({"error": "Unauthorized"}, status_code=401)  # vLLM's flat body
-                return await response(scope, receive, counting_send)
-            await self.app(scope, receive, counting_send)
-        finally:
-            path = scope["path"] if scope["path"] in _PATHS else "other"
-            self.metrics.http.labels(scope["method"], path, str(seen["status"])).inc()
-
-    def _authorized(self, scope) -> bool:
-        """RFC 9110: the scheme is case-insensitive (``bearer`` works); the key is compared exactly."""
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and token.strip() == self.api_key
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,7 @@ from lighton_lab.client.loops import looped
 from lighton_lab.config import Normalization
 from lighton_lab.models.family import Reading
 from lighton_lab.models.grounding import Furniture
-from lighton_lab.models.variants import LIGHTONOCR, output_format, profile_for
+from lighton_lab.models.variants import output_format, read_answer
 from lighton_lab.scoring.layout import score_layout
 from lighton_lab.scoring.peers import olmocr_ned, omnidocbench_ned
 from lighton_lab.scoring.regions import score_regions
@@ -50,12 +50,8 @@ def reading(result: Result, furniture: Furniture = "keep") -> Reading | None:
     (the local engines) answers plain text, or LightOn's grounding format when asked for grounding."""
     if result.text is None:
         return None
-    mode = result.mode or "plain"
-    profile = profile_for(result.model)
-    family = profile.family if profile is not None else (LIGHTONOCR if mode == "grounding" else None)
-    if family is None:
-        return Reading(result.text)
-    return family.adapt(result.text, mode, result.width or 0, result.height or 0, furniture)
+    return read_answer(result.model, result.text, result.mode or "plain", result.width or 0, result.height or 0,
+                       furniture)  # fmt: skip
 
 
 def row(

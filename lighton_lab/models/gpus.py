@@ -1,4 +1,9 @@
-"""GPUs Modal offers, their prices and the batch sizes the app uses; published throughput figures."""
+"""GPUs Modal offers, their prices and the batch sizes the app starts from; published throughput figures.
+
+``max_num_seqs`` is a starting point, not a measurement: vLLM 0.30.0's own default is 1024 sequences on
+cards of 70 GiB or more (256 below), and nothing measured says which is faster for a ~1B VLM. Measure the
+knee with ``lighton-lab bench --parallel 32,64,128,256`` and pass ``start_modal(max_num_seqs=...)``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ class GPU:
     cuda_arch: str  # compute capability: FLASHINFER_CUDA_ARCH_LIST for the sampler's JIT kernels
     memory_gb: int
     usd_per_hour: float  # Modal's list price, May 2026 (modal.com/pricing); override in cost()
-    max_num_seqs: int  # concurrent sequences vLLM schedules for a ~1B model with 1540 px pages
+    max_num_seqs: int  # vLLM's batch (--max-num-seqs) to start from for a ~1B model with 1540 px pages
     max_count: int = 8  # GPUs Modal attaches to one container of this type (guide: A10 up to 4, others 8)
     note: str = ""
 

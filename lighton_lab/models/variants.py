@@ -177,6 +177,19 @@ def profile_for(served_name: str | None) -> Variant | None:
     return None
 
 
+def read_answer(model: str, raw: str, mode: str | None, width: int, height: int, furniture: str = "keep"):
+    """An answer as its family's adapter reads it (``Reading``). A model without a profile (the local engines)
+    answers plain text, or LightOn's grounding format when asked for grounding."""
+    from lighton_lab.models.family import Reading
+
+    profile = profile_for(model)
+    mode = mode or (profile.default_mode if profile else "plain")
+    family = profile.family if profile is not None else (LIGHTONOCR if mode == "grounding" else None)
+    if family is None:
+        return Reading(raw)
+    return family.adapt(raw, mode, width, height, furniture)
+
+
 def output_format(endpoint_kind: str | None) -> str:
     """The format of answers stored before formats were recorded (store schema 1): the local server's
     engines wrote plain text, every other endpoint served LightOnOCR, which writes Markdown."""

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 PACKAGES = ("lighton-lab", "pypdfium2", "pillow", "jiwer", "openai", "markdown-it-py", "mdit-py-plugins",
             "pylatexenc", "rapidfuzz", "rapidocr", "onnxruntime", "numpy", "pandas", "scipy", "lxml", "modal",
-            "olmocr")  # fmt: skip
+            "markdownify", "beautifulsoup4", "olmocr")  # fmt: skip
 _SNAPSHOT = re.compile(r"/snapshots/([0-9a-f]{40})")
 KEYS = ("lighton_lab", "packages", "endpoint", "server", "render", "command")
 

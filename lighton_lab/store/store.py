@@ -249,6 +249,11 @@ class Store:
     def release(self, key: str, owner: str) -> None:
         self._conn().execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, owner))
 
+    def leases(self, live: bool = True) -> int:
+        """How many requests are claimed right now (``live``) or at all (expired claims of a crashed sweep)."""
+        sql = "SELECT COUNT(*) FROM leases" + (" WHERE expires > ?" if live else "")
+        return self._conn().execute(sql, (time.time(),) if live else ()).fetchone()[0]
+
     def lease_of(self, key: str) -> tuple[str, float] | None:
         row = self._conn().execute("SELECT owner, expires FROM leases WHERE key = ?", (key,)).fetchone()
         return (row["owner"], row["expires"]) if row else None

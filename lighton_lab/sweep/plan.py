@@ -51,10 +51,16 @@ class SweepPlan:
 
     def __str__(self) -> str:
         """The panel's and ``sweep --dry-run``'s "Estimate" line."""
+        missing = self.rows - self.stored
         text = (
-            f"{self.rows} results: {self.stored} already stored, {self.requests} requests to send"
-            f" ({self.pages} pages x {self.configurations} configurations)"
+            f"{self.rows} results ({self.pages} pages x {self.configurations} configurations): "
+            f"{self.stored} already in the store, {missing} to get with {self.requests} requests"
         )
+        if missing > self.requests:
+            text += (
+                f" ({missing - self.requests} share a request with another configuration: the same pixels "
+                "after the cap, asked once)"
+            )
         for e in self.endpoints:
             if e.gpu and e.requests:
                 if e.usd is None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from lighton_lab.client.ocr import AsyncOCRClient, RetryPolicy
 from lighton_lab.config import Normalization
 from lighton_lab.corpus.corpus import Corpus, Page
-from lighton_lab.errors import OCRRequestError, RenderError
+from lighton_lab.errors import OCRRequestError, RenderError, UsageError
 from lighton_lab.models.families.olmocr import LADDER as OLMOCR_LADDER
 from lighton_lab.models.gpus import COST_NOTE
 from lighton_lab.models.grounding import Furniture
@@ -138,6 +138,8 @@ def run_sweep(
     """
     normalization = resolve_normalization(normalization, profile)
     pages = list(corpus)
+    if not pages:
+        raise UsageError(corpus.why_empty() if isinstance(corpus, Corpus) else "no pages to sweep")
     endpoint_map = resolve_endpoints(grid.model, endpoints)
     store = store if store is not None else Store()
     concurrency = concurrency or default_concurrency(endpoint_map.values())

@@ -7,11 +7,14 @@ top_p 0.1; retried warmer, ``min(0.2 (k + 1), 0.8)``, when the output repeats), 
 (``MAX_OUTPUT_TOKENS`` 12384, PDFs at 192 DPI), ``chandra/scripts/vllm.py`` (``--max-model-len 18000`` and the
 processor's pixel bounds), ``chandra/output.py`` (top-level divs; page headers and footers left out by
 default; ``<math>`` as ``$...$``). Boxes: ``data-bbox="x0 y0 x1 y1"`` on 0-1000 of the image sent.
+
+The HTML of each block becomes Markdown as ``chandra/output.py`` ``parse_markdown`` makes it: markdownify
+with their options (ATX headings, ``-`` bullets, ``$`` math, tables kept as HTML, ``_``/``*``/``$`` escaped),
+each top-level ``div`` a block; image and figure blocks (a description, not the page's text) are not scored,
+and the page furniture follows the workbench's ``furniture`` choice (Chandra drops it by default).
 """
 
 from __future__ import annotations
-
-import re
 
 from lighton_lab.models.family import Family, Prompt, Published, Reading
 from lighton_lab.models.grounding import Block, Furniture
@@ -49,41 +52,59 @@ LABELS = {"Caption": "caption", "Footnote": "footnote", "Equation-Block": "formu
           "Page-Header": "header", "Page-Footer": "footer", "Image": "image", "Figure": "image",
           "Diagram": "image", "Section-Header": "section", "Table": "table", "Text": "text",
           "Code-Block": "code", "Chemical-Block": "formula"}  # fmt: skip
-_MATH_BLOCK = re.compile(r'<math\s+display="block"\s*>(.*?)</math>', re.S)
-_MATH = re.compile(r"<math>(.*?)</math>", re.S)
 
 
 def adapt(raw: str, mode: str, width: int, height: int, furniture: Furniture) -> Reading:
-    from lxml import etree, html
+    from bs4 import BeautifulSoup, NavigableString
 
-    try:
-        elements = html.fragments_fromstring(raw) if raw.strip() else []
-    except (etree.ParserError, ValueError):
-        return Reading(_math(raw), None, {}, ("not HTML",))
+    soup = BeautifulSoup(raw, "html.parser")
+    divs = soup.find_all("div", recursive=False)
+    if not divs:  # the OCR prompt: HTML without layout blocks
+        return Reading(to_markdown(raw))
     blocks, parts, problems = [], [], []
-    for element in elements:
-        if isinstance(element, str):  # text outside any block
-            if element.strip():
-                parts.append(element.strip())
+    for node in soup.contents:
+        if isinstance(node, NavigableString):  # text outside any block
+            if node.strip():
+                parts.append(to_markdown(str(node)))
             continue
-        inner = (element.text or "") + "".join(html.tostring(c, encoding="unicode") for c in element)
-        label = LABELS.get(element.get("data-label", "Text"), element.get("data-label", "text").lower())
+        name = node.get("data-label") or "Text"
+        if name == "Blank-Page":
+            continue
+        label = LABELS.get(name, name.lower())
+        text = to_markdown(node.decode_contents())
         try:
-            x1, y1, x2, y2 = (int(float(v)) for v in element.get("data-bbox", "").replace(",", " ").split())
-            blocks.append(Block(label, (x1, y1, x2, y2), _math(inner).strip()))
+            x1, y1, x2, y2 = (int(float(v)) for v in (node.get("data-bbox") or "").replace(",", " ").split())
+            blocks.append(Block(label, (x1, y1, x2, y2), text))
         except ValueError:
-            problems.append(f"{label} block with box {element.get('data-bbox')!r}")
-        if label in ("image", "blank-page") or (furniture == "drop" and label in ("header", "footer")):
+            problems.append(f"{label} block with box {node.get('data-bbox')!r}")
+        if label == "image" or (furniture == "drop" and label in ("header", "footer")):
             continue
-        parts.append(_math(inner).strip())
-    if not elements:
-        return Reading("", (), {}, ())
+        parts.append(text)
     return Reading("\n\n".join(p for p in parts if p), tuple(blocks), {}, tuple(problems))
 
 
-def _math(text: str) -> str:
-    """``<math>`` as Markdown math, as ``chandra/output.py`` writes it."""
-    return _MATH.sub(lambda m: f" ${m.group(1)}$ ", _MATH_BLOCK.sub(lambda m: f"\n$${m.group(1)}$$\n", text))
+def to_markdown(html: str) -> str:
+    """Chandra's HTML as Markdown, as ``chandra/output.py`` ``parse_markdown`` converts it."""
+    return _converter().convert(html).strip()
+
+
+def _converter():
+    from markdownify import MarkdownConverter
+
+    class Markdownify(MarkdownConverter):  # chandra/output.py's subclass: math, tables, escaped dollars
+        def convert_math(self, el, text, parent_tags):
+            if el.get("display") == "block":
+                return f"\n$${text.strip()}$$\n"
+            return f" ${text.strip()}$ "
+
+        def convert_table(self, el, text, parent_tags):
+            return "\n\n" + str(el) + "\n\n"
+
+        def escape(self, text, parent_tags=None):
+            return super().escape(text, parent_tags).replace("$", r"\$")
+
+    return Markdownify(heading_style="ATX", bullets="-", escape_misc=False, escape_underscores=True,
+                       escape_asterisks=True, sub_symbol="<sub>", sup_symbol="<sup>")  # fmt: skip
 
 
 def emulate(text: str, blocks: list[Block], width: int, height: int, mode: str) -> str:
@@ -91,7 +112,7 @@ def emulate(text: str, blocks: list[Block], width: int, height: int, mode: str) 
 
     if mode != "grounding":
         return "\n".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
-    names = {v: k for k, v in LABELS.items()}
+    names = {v: k for k, v in LABELS.items()} | {"page_number": "Page-Footer"}  # Chandra has no folio label
     out = []
     for b in blocks:
         body = html.escape(b.text.lstrip("# ")).replace("\n", "<br>")

@@ -4,12 +4,12 @@ Source: ``deepseek-ai/DeepSeek-OCR`` (e4ac34e) ``DeepSeek-OCR-vllm/config.py`` a
 ``deepseek-ai/DeepSeek-OCR-2`` (2f3699e); vLLM's recipe (``vllm-project/recipes`` ``DeepSeek/DeepSeek-OCR.md``,
 ``models/deepseek-ai/DeepSeek-OCR*.yaml``). Prompts: ``<|grounding|>Convert the document to markdown.`` (their
 default for documents: every block tagged with its label and box) or ``Free OCR.`` (text only); in a chat
-request vLLM puts the image placeholder first whatever the order. Greedy (temperature 0), ``max_tokens``
-8192, ``skip_special_tokens: false`` and the recipe's n-gram repetition guard per request
-(``vllm_xargs``: ngram 30, window 90, the ``<td>``/``</td>`` tokens whitelisted) with
-``--logits-processors vllm.model_executor.models.deepseek_ocr:NGramPerReqLogitsProcessor``. PDFs rendered at
-144 DPI (``pdf_to_images_high_quality``); vLLM 0.30.0 tiles the page itself (1024 px global view + 640 px
-crops; 768 px crops for OCR-2). Boxes are on 0-999 of the original image. The Markdown is theirs: tags
+request vLLM puts the image placeholder first whatever the order. Greedy (temperature 0), output up to the
+end of the 8,192-token context (their ``max_tokens`` 8192 offline), ``skip_special_tokens: false`` and the
+recipe's n-gram repetition guard per request (``vllm_xargs``: ngram 30, window 90, the ``<td>``/``</td>``
+tokens whitelisted) with ``--logits-processors vllm.model_executor.models.deepseek_ocr:NGramPerReqLogitsProcessor``.
+PDFs rendered at 144 DPI (``pdf_to_images_high_quality``); vLLM 0.30.0 tiles the page itself (1024 px global
+view + 640 px crops; 768 px crops for OCR-2). Boxes are on 0-999 of the original image. The Markdown is theirs: tags
 removed, images dropped, ``\\coloneqq`` written out, blank-line runs collapsed (``run_dpsk_ocr_pdf.py``).
 """
 
@@ -75,7 +75,11 @@ FAMILY = Family(
     licence="MIT (DeepSeek-OCR); Apache-2.0 (DeepSeek-OCR-2)",
     longest_edge=None,
     dpi=144,
-    sampling={"temperature": 0.0, "max_tokens": 8192},
+    # Their scripts run offline with max_model_len 8192 and max_tokens 8192: generation stops where the context
+    # ends. Sent to vLLM 0.30.0's server, max_tokens 8192 against --max-model-len 8192 leaves no room for the
+    # prompt and every request is refused (renderers/params.py's length check); sending none asks for the same
+    # thing the server's way: the rest of the 8,192-token context.
+    sampling={"temperature": 0.0},
     extra_body={"skip_special_tokens": False, "vllm_xargs": NGRAM},
     vllm_flags=(
         "--logits-processors",

@@ -87,7 +87,7 @@ def emulate(text: str, blocks: list[Block], width: int, height: int, mode: str) 
     if mode != "grounding":
         return text
     rh, rw = smart_resize(height, width)
-    names = {v: k for k, v in LABELS.items()}
+    names = {v: k for k, v in LABELS.items()} | {"page_number": "Page-footer"}  # dots.ocr has no folio label
     cells = []
     for b in blocks:
         x1, y1, x2, y2 = b.box
