@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-NOTEBOOK_TIMEOUT ?= 180
+# seconds per notebook cell: notebook 02's Run cell sweeps 5 DPIs x 2 caps (~5 min on 2 cores)
+NOTEBOOK_TIMEOUT ?= 600
 
 # Modal targets (need `modal token new` once). MODEL: 1b | 32k | 16k | 2-1b | 3-1b | ... | a Hugging Face id.
 MODEL ?= 1b
@@ -56,7 +57,8 @@ bench: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
 
-# JupyterLab in headless Chromium after running 02_sweep.ipynb: docs/screenshot-02_sweep.png
+# JupyterLab in headless Chromium after running notebooks 02 and 06: docs/screenshot-02_sweep.png and
+# docs/screenshot-06_grounding.png
 screenshot: $(STAMP)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq chromium >/dev/null; } \
 	  || { echo "install Debian's chromium first (apt-get install chromium)"; exit 1; }

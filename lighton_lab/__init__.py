@@ -65,6 +65,8 @@ _EXPORTS = {
     "rescore": "frames.rows",
     "summary": "frames.stats",
     "compare": "frames.stats",
+    "compact": "frames.stats",
+    "differences": "frames.stats",
     "best": "frames.stats",
     "worst_pages": "frames.stats",
     # views
@@ -73,6 +75,9 @@ _EXPORTS = {
     "side_by_side": "views.widgets",
     "cer_vs_dpi": "views.plots",
     "cer_distribution": "views.plots",
+    "cer_change_vs_dpi": "views.plots",
+    "layout_vs_dpi": "views.plots",
+    "findings": "views.findings",
     "write_report": "views.report",
     "errors_by_class": "views.analysis",
     "errors_by_document": "views.analysis",
@@ -117,7 +122,7 @@ if TYPE_CHECKING:
         StoreError,
     )
     from lighton_lab.frames.rows import load_results, rescore
-    from lighton_lab.frames.stats import best, compare, summary, worst_pages
+    from lighton_lab.frames.stats import best, compact, compare, differences, summary, worst_pages
     from lighton_lab.models.gpus import GPUS, PUBLISHED_THROUGHPUT, cost_per_1000_pages, resolve_gpu
     from lighton_lab.models.grounding import Block, parse_grounding
     from lighton_lab.models.serving import ServeConfig
@@ -130,7 +135,8 @@ if TYPE_CHECKING:
     from lighton_lab.sweep.plan import plan_sweep
     from lighton_lab.sweep.run import run_sweep
     from lighton_lab.views.analysis import confusion_pairs, errors_by_class, errors_by_document
-    from lighton_lab.views.plots import cer_distribution, cer_vs_dpi
+    from lighton_lab.views.findings import findings
+    from lighton_lab.views.plots import cer_change_vs_dpi, cer_distribution, cer_vs_dpi, layout_vs_dpi
     from lighton_lab.views.report import write_report
     from lighton_lab.views.widgets import PageViewer, SweepPanel, side_by_side
 

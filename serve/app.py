@@ -301,7 +301,7 @@ def smoke_test(timeout_minutes: int = STARTUP_TIMEOUT_MINUTES + 5):
     wait_healthy(endpoint, timeout_minutes * MINUTES, progress=lambda s: print(f"  {s:.0f} s", flush=True))
     page = Image.new("RGB", (1190, 1540), "white")
     ImageDraw.Draw(page).text((100, 100), "LightOnOCR on Modal: smoke test 42", fill="black", font_size=48)
-    result = OCRClient(endpoint).ocr(page)  # the variant's profile: temperature, top_p, no max_tokens
+    result = OCRClient(endpoint).ocr(page)  # the variant's profile: temperature, top_p, output cap
     print(f"{result.latency_s:.1f} s, {result.completion_tokens} tokens, finish={result.finish_reason}:")
     print(result.text)
 

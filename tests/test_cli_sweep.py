@@ -146,21 +146,25 @@ print(frame.attrs["report"])
 
 @pytest.mark.slow
 def test_two_sweeps_on_one_store_send_each_request_once(tmp_path):
+    """Two `lighton-lab sweep` processes, three configurations per page and two requests in flight each: most
+    requests wait for a slot, and none is sent twice (a sweep claims a request only when it sends it)."""
     with start_local(engines="rapidocr", workers=2, faults="latency_s=0.5") as endpoint:
         store = tmp_path / "s.sqlite"
         Store(store)  # created before both start, as a shared store is
-        args = [sys.executable, "-c", SWEEP_SNIPPET.format(model=MODEL, lease_s=60), str(SAMPLE),
-                endpoint.base_url, str(store)]  # fmt: skip
+        args = CLI + ["sweep", str(SAMPLE), "--url", endpoint.base_url, "--model", MODEL, "--dpi", "72",
+                      "--temperature", "0,0.1,0.2", "--concurrency", "2", "--store", str(store)]  # fmt: skip
         both = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]  # fmt: skip
         outputs = [p.communicate(timeout=300) for p in both]
         assert [p.returncode for p in both] == [0, 0], outputs
-        pages = len(Corpus.load(SAMPLE))
-        assert chat_posts(endpoint) == pages  # each distinct request sent once, by one of the two
-        assert results_of(store) == pages
-        reports = [out.strip().splitlines()[-1] for out, _ in outputs]
-        assert all(f"finished: {pages} results" in r for r in reports), reports
-        assert any("answered by another sweep" in r and " 0 answered" not in r for r in reports), reports
+        results = 3 * len(Corpus.load(SAMPLE))
+        assert chat_posts(endpoint) == results  # each distinct request sent once, by one of the two
+        assert results_of(store) == results
+        reports = [
+            next(line for line in out.splitlines() if line.startswith("finished:")) for out, _ in outputs
+        ]
+        assert all(f"finished: {results} results" in r for r in reports), reports
+        assert any(" 0 answered by another sweep" not in r for r in reports), reports
 
 
 @pytest.mark.slow

@@ -199,7 +199,7 @@ def test_an_empty_page_is_a_valid_answer(page_image):
 
 @pytest.mark.slow
 def test_profile_defaults_are_sent_and_none_is_not(page_image):
-    """LightOnOCR-3 gets its profile (temperature 0.1, top_p 1.0, no max_tokens); a local engine gets nothing."""
+    """LightOnOCR-3 gets its profile (temperature 0.1, top_p 1.0, cap 12288); a local engine gets nothing."""
     body = (
         b'{"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": [{"index": 0, '
         b'"message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}'
@@ -211,5 +211,5 @@ def test_profile_defaults_are_sent_and_none_is_not(page_image):
         )
         sent = canned_server.requests
     assert {k: sent[0][k] for k in ("temperature", "top_p")} == {"temperature": 0.1, "top_p": 1.0}
-    assert "max_tokens" not in sent[0]
+    assert sent[0]["max_tokens"] == 12288
     assert "temperature" not in sent[1] and "top_p" not in sent[1] and sent[1]["max_tokens"] == 9

@@ -9,7 +9,7 @@ from lighton_lab.sweep.grid import Grid, resolve_endpoints
 
 # LightOn's lightonocr/models.py and model cards: 1540 px for the Pixtral models (generations 1-2 and
 # 3-1B), 2048 px for 3-0.8B and 3-4B; top_p 0.9 for generations 1-2, 1.0 for 3; temperature 0.2 on the
-# cards, 0.1 for LightOnOCR-3 ("Use temperature 0.1, not greedy"); no max_tokens (LightOn's client sends none).
+# cards, 0.1 for LightOnOCR-3 ("Use temperature 0.1, not greedy"); output cap 12288 (LightOn's benchmark).
 PROFILES = {
     "1b": (1540, 0.2, 0.9),
     "32k": (1540, 0.2, 0.9),
@@ -49,7 +49,10 @@ def test_every_variant_has_its_profile_case():
 def test_profile_resolves_into_the_key(model):
     (config,) = Grid(model=[model]).configs()
     cap, temperature, top_p = PROFILES[model]
-    assert (config.max_side, config.request) == (cap, {"temperature": temperature, "top_p": top_p})
+    assert (config.max_side, config.request) == (
+        cap,
+        {"temperature": temperature, "top_p": top_p, "max_tokens": 12288},
+    )
 
 
 @pytest.mark.parametrize("model", sorted(PEERS))
@@ -66,7 +69,7 @@ CONFIG_CASES = [
     ({"model": ["rapidocr/ppocr-v6"]}, [(200, 1540, "rapidocr/ppocr-v6", {})]),
     (
         {"model": ["3-4b"], "max_side": 1024, "temperature": 0.0},
-        [(200, 1024, "3-4b", {"temperature": 0.0, "top_p": 1.0})],
+        [(200, 1024, "3-4b", {"temperature": 0.0, "top_p": 1.0, "max_tokens": 12288})],
     ),
     (
         {"model": ["1b"], "max_tokens": 4096, "top_p": 0.95},
@@ -75,9 +78,9 @@ CONFIG_CASES = [
     (
         {"model": ["1b", "tesseract/eng"], "dpi": [100, 200]},
         [
-            (100, 1540, "1b", {"temperature": 0.2, "top_p": 0.9}),
+            (100, 1540, "1b", {"temperature": 0.2, "top_p": 0.9, "max_tokens": 12288}),
             (100, 1540, "tesseract/eng", {}),
-            (200, 1540, "1b", {"temperature": 0.2, "top_p": 0.9}),
+            (200, 1540, "1b", {"temperature": 0.2, "top_p": 0.9, "max_tokens": 12288}),
             (200, 1540, "tesseract/eng", {}),
         ],
     ),
@@ -87,11 +90,21 @@ CONFIG_CASES = [
     ),
     (
         {"model": ["2-1b"], "image_format": "jpeg"},
-        [(200, 1540, "2-1b", {"temperature": 0.2, "top_p": 0.9, "image_format": "JPEG"})],
+        [
+            (
+                200,
+                1540,
+                "2-1b",
+                {"temperature": 0.2, "top_p": 0.9, "max_tokens": 12288, "image_format": "JPEG"},
+            )
+        ],
     ),
     (
         {"model": ["3-0.8b"], "max_side": [1024, 1280, 1540, 2048]},
-        [(200, cap, "3-0.8b", {"temperature": 0.1, "top_p": 1.0}) for cap in (1024, 1280, 1540, 2048)],
+        [
+            (200, cap, "3-0.8b", {"temperature": 0.1, "top_p": 1.0, "max_tokens": 12288})
+            for cap in (1024, 1280, 1540, 2048)
+        ],
     ),
 ]
 

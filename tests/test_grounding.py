@@ -40,7 +40,8 @@ PROBLEM_CASES = [
     ("![text](0,0,10,10)\n![text](0,20,10,30) y", ["empty text block"]),
     ("![image](0,0,10,10)", []),  # an image block has no text by nature
     ("![text](0,0,10,10) a ![text](1.5,2,3,4) b", ["malformed marker"]),
-    ("![text](0,0,10) a", ["text before the first marker", "malformed marker"]),
+    ("![text](0,0,10) a", ["malformed marker"]),  # one defect, counted once
+    ("intro ![text](0,0,10) a", ["text before the first marker", "malformed marker"]),
 ]
 
 

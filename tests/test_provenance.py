@@ -29,9 +29,11 @@ def test_a_local_sweep_records_its_provenance(local_server, tmp_path):
     assert endpoint["kind"] == "local" and endpoint["base_url"] == local_server.base_url
     (server,) = facts["server"].values()
     assert server["version"]["server"] == "lighton-lab local engine server"
+    assert server["version"]["engine_versions"]["rapidocr"]  # the engine's own version, not only ours
     assert {"rapidocr/ppocr-v6"} <= {m["id"] for m in server["models"]}
     assert all(m["max_model_len"] for m in server["models"])
     assert facts["render"]["image_format"] == "PNG" and facts["render"]["dpi"] == [72]
+    assert facts["render"]["max_side_by_model"] == {"rapidocr/ppocr-v6": 1540}  # the cap used, not the grid's None
     assert facts["lighton_lab"]["version"]
 
 

@@ -167,7 +167,7 @@ def benchmark(
 ) -> BenchResult:
     """Measure an endpoint on ``pages`` (Corpus pages) or ready ``images`` (data URLs).
 
-    ``None`` parameters take the served model's profile (its page size and sampling; no max_tokens).
+    ``None`` parameters take the served model's profile (its page size, sampling and output cap).
     With ``metrics``, the 1 s ``/metrics`` poller is one more request in flight: on a Modal endpoint, whose
     inputs per container are a hard cap, ``parallel`` is kept one below its capacity, so every page and
     the poller land on one container and the server's deltas describe the run.

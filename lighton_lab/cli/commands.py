@@ -56,6 +56,21 @@ def _reading(endpoint, result, mode: str | None, image) -> str:
     return read_answer(endpoint.model, result.text, mode, image.width, image.height).text
 
 
+def _local_models(args, models: list[str]) -> None:
+    """Without --url the local engine server will serve these: say so now if it cannot."""
+    if getattr(args, "url", None) or os.environ.get("LIGHTON_LAB_URL"):
+        return
+    from lighton_lab.engines.registry import available_models
+
+    served = available_models()
+    unknown = [m for m in models if m not in served]
+    if unknown:
+        raise UsageError(
+            f"--model {','.join(unknown)}: the local engine server serves {', '.join(served)}; "
+            "for another model pass --url (a Modal app: lighton-lab serve --model NAME)"
+        )
+
+
 def _one_file(path: Path) -> Path:
     if path.is_dir():
         raise UsageError(f"{path.resolve()} is a folder: ocr reads one file (use `lighton-lab sweep {path}`)")
@@ -105,6 +120,10 @@ def cmd_demo(args) -> None:
         )
         frame = run_sweep(pages, grid, endpoint, store=store, name="demo")
     print(compact(summary(frame)).to_string(index=False))
+    from lighton_lab.views.findings import findings
+
+    print("\n".join(f"- {sentence}" for sentence in findings(frame)))
+    print(frame.attrs["report"])
     report = write_report(
         frame,
         Path(args.out) / "report.html",
@@ -258,17 +277,17 @@ def cmd_sweep(args) -> None:
     if not len(corpus):
         raise UsageError(corpus.why_empty())
     store = Store(args.store)
+
+    def grid_of(models: list[str]) -> Grid:
+        return Grid(dpi=args.dpi, temperature=args.temperature, model=models, max_side=args.max_side,
+                    max_tokens=args.max_tokens, mode=args.mode)  # fmt: skip
+
+    if args.model:  # names, modes and profiles are checked before any server starts
+        grid_of(args.model.split(","))
+        _local_models(args, args.model.split(","))
     endpoint = _endpoint(args)
     try:
-        models = args.model.split(",") if args.model else _served(endpoint, args)
-        grid = Grid(
-            dpi=args.dpi,
-            temperature=args.temperature,
-            model=models,
-            max_side=args.max_side,
-            max_tokens=args.max_tokens,
-            mode=args.mode,
-        )
+        grid = grid_of(args.model.split(",") if args.model else _served(endpoint, args))
         if args.dry_run:
             from lighton_lab.sweep.plan import plan_sweep
 

@@ -52,14 +52,20 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
         help="requests in flight; several (32,64,128,256) run the benchmark at each and mark the knee",
     )
     parser.add_argument("--dpi", type=types.dpi, default=200)
-    parser.add_argument("--max-side", type=types.cap, help="cap in px (default: the model's, 1540 or 2048)")
+    parser.add_argument(
+        "--max-side",
+        type=types.cap,
+        help="cap in px (default: the model's profile, e.g. 1540; lighton-lab models)",
+    )
     parser.add_argument(
         "--max-tokens",
         type=types.positive_int,
-        help="default: none sent, the server's limit (as LightOn's client)",
+        help="output cap (default: the model's profile; lighton-lab models)",
     )
     parser.add_argument(
-        "--temperature", type=types.temperature, help="default: the model's (0.2; 0.1 for LightOnOCR-3)"
+        "--temperature",
+        type=types.temperature,
+        help="default: the model's profile (LightOnOCR-1/2: 0.2; LightOnOCR-3: 0.1)",
     )
     parser.add_argument("--no-stream", action="store_true", help="no streaming (then no time to first token)")
     parser.add_argument("--gpu", help="GPU for the cost line (default: the endpoint's, e.g. H100)")
@@ -86,9 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.set_defaults(func=cmd_local_server)
 
     for name, deploy in (("serve", False), ("deploy", True)):
-        p = sub.add_parser(name, help=f"modal {name} serve/app.py for one LightOnOCR variant")
+        p = sub.add_parser(
+            name, help=f"modal {name} serve/app.py for one registered model (LightOnOCR or a peer)"
+        )
         p.add_argument(
-            "--model", default=DEFAULT_MODEL, help="1b, 32k, 16k, 2-1b, 3-1b, ... or a Hugging Face id"
+            "--model",
+            default=DEFAULT_MODEL,
+            help="1b, 2-1b, 3-4b, olmocr-2, ... (lighton-lab models) or a Hugging Face id",
         )
         p.add_argument("--gpu", default=DEFAULT_GPU)
         p.add_argument(
@@ -143,14 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     ocr.add_argument("--url")
     ocr.add_argument("--served-model", help="model name at --url (default: its first)")
     ocr.add_argument("--dpi", type=types.dpi, default=200)
-    ocr.add_argument("--max-side", type=types.cap, help="cap in px (default: the model's, 1540 or 2048)")
     ocr.add_argument(
-        "--temperature", type=types.temperature, help="default: the model's (0.2; 0.1 for LightOnOCR-3)"
+        "--max-side",
+        type=types.cap,
+        help="cap in px (default: the model's profile, e.g. 1540; lighton-lab models)",
+    )
+    ocr.add_argument(
+        "--temperature",
+        type=types.temperature,
+        help="default: the model's profile (LightOnOCR-1/2: 0.2; LightOnOCR-3: 0.1)",
     )
     ocr.add_argument(
         "--max-tokens",
         type=types.positive_int,
-        help="default: none sent, the server's limit (as LightOn's client)",
+        help="output cap (default: the model's profile; lighton-lab models)",
     )
     ocr.add_argument(
         "--mode", choices=("plain", "grounding"), help="plain, or grounding (LightOnOCR-3): boxes and labels"
@@ -175,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--max-tokens",
         type=types.positive_int,
-        help="default: none sent, the server's limit (as LightOn's client)",
+        help="output cap (default: the model's profile; lighton-lab models)",
     )
     sweep.add_argument(
         "--mode", type=types.listed(types.mode), help="plain,grounding (default: each model's)"

@@ -5,15 +5,21 @@ Two rules, both on the raw text: a non-empty line repeated ``LINE_REPEATS`` time
 re-emitting a table row or a line), or a tail that is one unit of at most ``MAX_PERIOD`` characters repeated
 at least ``LINE_REPEATS`` times over at least ``MIN_CHARS`` characters (``the the the ...`` until the
 budget runs out). This is the repeated-n-gram criterion of degeneration studies (Holtzman et al. 2020, "The
-Curious Case of Neural Text Degeneration"), stated in characters so it needs no tokenizer; a legitimately
-repetitive page (a form with 7 identical empty rows) stays under it.
+Curious Case of Neural Text Degeneration"), stated in characters so it needs no tokenizer.
+
+Pages repeat themselves legitimately: a blank form or ledger has a dozen identical empty rows (``| | | |``,
+``<td></td>`` after ``<td></td>``). A line or unit without a letter or a digit must therefore repeat much
+longer before it counts (``BLANK_REPEATS`` lines, ``BLANK_CHARS`` characters: a loop of empty cells runs to
+the budget and is still cut within about a thousand tokens), and a line with words ``LINE_REPEATS`` times.
 """
 
 from __future__ import annotations
 
-LINE_REPEATS = 8  # the same non-empty line this many times in a row...
+LINE_REPEATS = 12  # the same line with words this many times in a row...
 MIN_CHARS = 200  # ...or the text ending in one unit repeated over at least this many characters
 MAX_PERIOD = 400  # and at least LINE_REPEATS times (a unit of up to this many characters)
+BLANK_REPEATS = 64  # a line without letters or digits (an empty table row): this many times
+BLANK_CHARS = 4000  # a unit without letters or digits (empty cells): over this many characters
 CHECK_EVERY = 64  # a stream's tail is checked again after this many new characters
 
 
@@ -50,7 +56,7 @@ class LoopDetector:
             self._run = self._run + 1 if line and line == self._previous else 1
             self._previous = line
             self._line_start = newline + 1
-            if line and self._run >= LINE_REPEATS:
+            if line and self._run >= _repeats(line):
                 return True
             newline = self.text.find("\n", self._line_start)
         if len(self.text) - self._checked >= CHECK_EVERY:
@@ -61,14 +67,29 @@ class LoopDetector:
     def tail_loops(self) -> bool:
         """The last line (not yet ended by a newline) completes a run, or the tail is one unit repeated."""
         last = self.text[self._line_start :].strip()
-        if last and last == self._previous and self._run + 1 >= LINE_REPEATS:
+        if last and last == self._previous and self._run + 1 >= _repeats(last):
             return True
-        tail = self.text.rstrip()[-MAX_PERIOD * LINE_REPEATS :]
+        tail = self.text.rstrip()[-max(MAX_PERIOD * LINE_REPEATS, BLANK_CHARS) :]
         for period in range(1, min(MAX_PERIOD, len(tail) // LINE_REPEATS) + 1):
             span = max(MIN_CHARS, period * LINE_REPEATS)
             if span > len(tail):
                 break
             end = tail[-span:]
             if end[:-period] == end[period:]:
-                return True
+                unit = end[-period:]
+                if any(c.isalnum() for c in unit) or (
+                    len(tail) >= BLANK_CHARS and _repeats_over(tail, period)
+                ):
+                    return True
         return False
+
+
+def _repeats(line: str) -> int:
+    """How many times in a row a line must come to be a loop: more for a line without words."""
+    return LINE_REPEATS if any(c.isalnum() for c in line) else BLANK_REPEATS
+
+
+def _repeats_over(tail: str, period: int) -> bool:
+    """The last ``BLANK_CHARS`` characters are one unit of ``period`` characters repeated."""
+    end = tail[-BLANK_CHARS:]
+    return end[:-period] == end[period:]

@@ -52,3 +52,24 @@ def resolve_engines(specs: list[str], skip_missing: bool = False) -> list[str]:
 def available_models() -> list[str]:
     """Model names this machine can serve from the default engines, default first."""
     return resolve_engines(DEFAULT_ENGINES.split(","), skip_missing=True)
+
+
+def engine_versions(models: list[str]) -> dict[str, str | None]:
+    """What each engine behind ``models`` is, for a run's provenance: RapidOCR's package version, the
+    Tesseract binary's (``tesseract --version``); None when it cannot be told."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, str | None] = {}
+    for engine in dict.fromkeys(m.split("/", 1)[0] for m in models):
+        try:
+            if engine == "tesseract":
+                out = subprocess.run(["tesseract", "--version"], capture_output=True, text=True, timeout=10)
+                found[engine] = (out.stdout or out.stderr).splitlines()[0].strip() or None
+            elif engine == "rapidocr":
+                found[engine] = version("rapidocr")
+            else:
+                found[engine] = None
+        except (OSError, subprocess.SubprocessError, PackageNotFoundError, IndexError):
+            found[engine] = None
+    return found

@@ -60,7 +60,13 @@ from lighton_lab.engines.protocol import (
     refuse_unsupported,
     render,
 )
-from lighton_lab.engines.registry import DEFAULT_ENGINES, EngineError, engine_of, resolve_engines
+from lighton_lab.engines.registry import (
+    DEFAULT_ENGINES,
+    EngineError,
+    engine_of,
+    engine_versions,
+    resolve_engines,
+)
 from lighton_lab.engines.responses import Chunks, completion, fingerprint, model_cards, request_id, usage
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -93,6 +99,7 @@ class LocalServer:
         self.pool: ProcessPoolExecutor | None = None
         self.ready = False
         self.slots: asyncio.Semaphore | None = None  # max_num_seqs
+        self.versions: dict | None = None  # the engines' versions, for /version
 
     @property
     def served(self) -> list[str]:
@@ -111,8 +118,10 @@ class LocalServer:
         """vLLM's ``/version`` gives its version; this one the package's, and what it serves."""
         from starlette.responses import JSONResponse
 
+        if self.versions is None:  # asked once: a subprocess for Tesseract
+            self.versions = await asyncio.to_thread(engine_versions, self.models)
         return JSONResponse({"version": __version__, "server": "lighton-lab local engine server",
-                             "engines": self.models, "aliases": self.aliases,
+                             "engines": self.models, "engine_versions": self.versions, "aliases": self.aliases,
                              "max_model_len": self.max_model_len})  # fmt: skip
 
     async def list_models(self, request):

@@ -16,6 +16,10 @@ BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 0  # fixed: the same frame always gives the same interval
 LEVEL = 0.95
 PAGE_KEY = ["document", "page_number"]  # pages are resampled in this order, whatever the frame's row order
+# the layout scores summary averages (``frames.rows.LAYOUT_COLUMNS``), and those given an interval
+LAYOUT_MEANS = ["layout_f1", "layout_iou", "layout_precision", "layout_recall", "layout_block_cer",
+                "layout_reading_order", "layout_labels"]  # fmt: skip
+LAYOUT_INTERVALS = ("layout_f1", "layout_iou")
 
 
 def _micro(edits: np.ndarray, lengths: np.ndarray) -> float | None:
@@ -57,19 +61,32 @@ def summary(frame, by: list[str] | None = None, intervals: bool = True):
     """One row per configuration: pages, failures, truncations, loops, micro CER with its 95% interval,
     macro CER, NED (bounded in [0, 1], unlike CER), micro/macro WER with interval, bag-of-words F1 (exact
     and folded), latency, observed pages/s and tokens. Micro rates weigh pages by length; macro is the
-    page mean. CER can exceed 1 when the output is longer than the reference (a loop): NED cannot."""
+    page mean. CER can exceed 1 when the output is longer than the reference (a loop): NED cannot.
+
+    ``partial`` marks a configuration that lacks pages other configurations have (a stopped sweep): its
+    rates are over fewer pages, and ``compare`` pairs it with others on the shared pages only. Rows with
+    boxes on pages with layout ground truth add the means of the ``layout_*`` scores (F1 and IoU with
+    their 95% intervals over pages). ``pages_per_s`` is left out (None) when the rows come from several
+    runs: a rate over the time between two sessions says nothing about the endpoint.
+    """
+    if frame is None or len(frame) == 0:
+        raise LabError("summary(): the frame has no rows: nothing was swept (check the corpus and the grid)")
     by = [c for c in (by or CONFIG_COLUMNS) if c in frame.columns]
+    every_page = _pages(frame)
+    by_config = not set(by) & set(PAGE_KEY)  # rows per configuration: one may lack pages others have
     rows = []
     for key, group in frame.groupby(by, dropna=False, sort=True):
         group = _in_page_order(group)
         scored = group[group["cer"].notna()]
         ok = group[group["error"].isna()]
-        wall = (ok["finished"].max() - ok["started"].min()) if len(ok) else None
+        one_run = "run_id" not in ok or ok["run_id"].nunique(dropna=False) <= 1
+        wall = (ok["finished"].max() - ok["started"].min()) if len(ok) and one_run else None
         ce, cl = scored["char_edits"].to_numpy(float), scored["ref_chars"].to_numpy(float)
         we, wl = scored["word_edits"].to_numpy(float), scored["ref_words"].to_numpy(float)
         entry = {
             **dict(zip(by, key if isinstance(key, tuple) else (key,))),
             "pages": len(group),
+            "partial": by_config and len(_pages(group)) < len(every_page),
             "failures": int(group["error"].notna().sum()),
             "truncated": int(group["truncated"].sum()),
             "looped": int(group["looped"].sum()),
@@ -95,8 +112,30 @@ def summary(frame, by: list[str] | None = None, intervals: bool = True):
         entry["usd_per_1000_pages"] = _usd_per_1000(group, entry["pages_per_s"])
         if "region_cer" in group and group["region_cer"].notna().any():  # pages with ALTO/PAGE/hOCR regions
             entry.update(region_cer=group["region_cer"].mean(), reading_order=group["reading_order"].mean())
+        entry.update(_layout(group, intervals))
         rows.append(entry)
     return pd.DataFrame(rows)
+
+
+def _pages(frame) -> set:
+    return set(zip(frame["document"], frame["page_number"])) if "page_number" in frame else set(frame.index)
+
+
+def _layout(group, intervals: bool) -> dict:
+    """Means of the layout scores over the rows that have them (answers with boxes, pages with regions),
+    F1 and IoU with a 95% bootstrap interval of the mean (pages resampled, as for CER)."""
+    if "layout_f1" not in group or not group["layout_f1"].notna().any():
+        return {}
+    rows = group[group["layout_f1"].notna()]
+    entry = {"layout_pages": len(rows)}
+    for column in LAYOUT_MEANS:
+        values = rows[column].dropna().to_numpy(float) if column in rows else np.array([])
+        entry[column] = float(values.mean()) if len(values) else None
+        if intervals and column in LAYOUT_INTERVALS:
+            entry[f"{column}_low"], entry[f"{column}_high"] = bootstrap(values, np.ones(len(values)))
+    if "grounding_errors" in rows:
+        entry["grounding_errors"] = int(rows["grounding_errors"].fillna(0).sum())
+    return entry
 
 
 def _usd_per_1000(group, pages_per_s: float | None) -> float | None:
@@ -107,39 +146,92 @@ def _usd_per_1000(group, pages_per_s: float | None) -> float | None:
     return cost_per_1000_pages(pages_per_s, gpus[0]) if len(gpus) == 1 and pages_per_s else None
 
 
-def compact(table):
-    """``summary`` in the few columns that fit a notebook: configuration, pages, CER [95% interval], WER,
-    loops, truncations, pages/s and $/1000 pages (GPU endpoints; a lower bound, ``models.gpus.COST_NOTE``)."""
+def config_label(row: Mapping, leave_out: tuple[str, ...] = ()) -> str:
+    """A configuration in words, only what has a value: ``rapidocr · 72 dpi · cap 1540``, ``1b · 200 dpi ·
+    cap 1540 · T=0.2 · grounding`` (no temperature for engines that take none, no mode when plain)."""
+    parts = []
+    if "variant" not in leave_out and row.get("variant") is not None:
+        parts.append(str(row["variant"]))
+    if "dpi" not in leave_out and not pd.isna(row.get("dpi")):
+        parts.append(f"{row['dpi']:g} dpi")
+    if "max_side" not in leave_out and not pd.isna(row.get("max_side")):
+        parts.append(f"cap {int(row['max_side'])}")
+    if "temperature" not in leave_out and not pd.isna(row.get("temperature")):
+        parts.append(f"T={row['temperature']:g}")
+    if "mode" not in leave_out and row.get("mode") not in (None, "plain") and not pd.isna(row.get("mode")):
+        parts.append(str(row["mode"]))
+    return " · ".join(parts)
 
-    def config(row) -> str:
-        parts = [str(row.get("variant", "")), f"{row['dpi']:g} dpi" if "dpi" in row else ""]
-        if row.get("max_side") == row.get("max_side") and row.get("max_side") is not None:
-            parts.append(f"cap {int(row['max_side'])}")
-        t = row.get("temperature")
-        if not pd.isna(t):
-            parts.append(f"T={t:g}")
-        return " · ".join(p for p in parts if p)
+
+def compact(table):
+    """``summary`` in the few columns that fit a notebook: configuration, pages (``12 of 18, partial`` after
+    a stop), failed requests, CER [95% interval], WER, layout F1 [95% interval] where answers have boxes,
+    loops, truncations, pages/s and $/1000 pages (GPU endpoints; a lower bound, ``models.gpus.COST_NOTE``)."""
+    every = int(table["pages"].max()) if len(table) else 0
 
     def shown(value, low=None, high=None) -> str:
-        if pd.isna(value):
+        if value is None or pd.isna(value):
             return "–"
         return f"{value:.4f} [{low:.4f}, {high:.4f}]" if not pd.isna(low) else f"{value:.4f}"
 
-    rows = [
-        {
-            "configuration": config(r),
-            "pages": r["pages"],
+    rows = []
+    for r in table.to_dict("records"):
+        entry = {
+            "configuration": config_label(r),
+            "pages": f"{r['pages']} of {every}, partial" if r.get("partial") else r["pages"],
+            "failures": r["failures"],
             "CER [95% CI]": shown(r["micro_cer"], r.get("cer_low"), r.get("cer_high")),
             "WER": shown(r["micro_wer"]),
-            "loops": r["looped"],
-            "truncated": r["truncated"],
-            "pages/s": "–" if not r["pages_per_s"] else f"{r['pages_per_s']:.2f}",
-            "$/1000 pages (at least)": "–"
-            if r.get("usd_per_1000_pages") is None
-            else f"{r['usd_per_1000_pages']:.3f}",
         }
-        for r in table.to_dict("records")
-    ]
+        if "layout_f1" in table:
+            entry["layout F1 [95% CI]"] = shown(
+                r.get("layout_f1"), r.get("layout_f1_low"), r.get("layout_f1_high")
+            )
+            entry["layout IoU"] = shown(r.get("layout_iou"))
+        usd = r.get("usd_per_1000_pages")
+        entry.update(
+            {
+                "loops": r["looped"],
+                "truncated": r["truncated"],
+                "pages/s": _number(r["pages_per_s"], 2),
+                "$/1000 pages (at least)": _number(usd, 3),
+            }
+        )
+        rows.append(entry)
+    return pd.DataFrame(rows)
+
+
+def _number(value, digits: int) -> str:
+    return "–" if value is None or pd.isna(value) or not value else f"{value:.{digits}f}"
+
+
+def differences(frame, axis: str = "dpi", reference=None):
+    """Each configuration against a reference value of ``axis`` on the same pages (paired), per line of
+    the other configuration columns (model, cap, temperature, mode): the CER difference with its paired 95%
+    bootstrap interval and the pages it got worse and better on (``compare``'s numbers, one row per value).
+
+    ``reference`` is the value to compare against (default: the line's highest, e.g. 200 DPI); the
+    reference's own row has difference 0. A positive ``difference`` means more errors than the reference.
+    Lines with a single value of ``axis`` have nothing to compare and are left out.
+    """
+    lines = [c for c in CONFIG_COLUMNS if c in frame.columns and c not in (axis, "model")]
+    rows = []
+    scored = frame[frame["cer"].notna()]
+    for key, group in scored.groupby(lines, dropna=False, sort=True) if lines else [((), scored)]:
+        values = sorted(group[axis].dropna().unique())
+        if len(values) < 2:
+            continue
+        fixed = dict(zip(lines, key if isinstance(key, tuple) else (key,)))
+        ref = reference if reference in values else values[-1]
+        for value in values:
+            try:
+                c = compare(group, {axis: ref}, {axis: value})
+            except LabError:  # no shared page, or several rows per page: nothing to pair
+                continue
+            rows.append({**fixed, "line": config_label(fixed, (axis,)), axis: value, "reference": ref,
+                         "pages": c.pages, "difference": c.difference, "low": c.low, "high": c.high,
+                         "worse": c.losses_b, "better": c.wins_b, "same": c.ties,
+                         "significant": value != ref and c.significant})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -180,6 +272,23 @@ class Comparison:
         if not self.significant:
             return "no significant difference"
         return f"{'b' if self.difference < 0 else 'a'} has fewer errors (95% interval excludes 0)"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the two configurations, the paired numbers and the verdict, as a small table."""
+        rows = [("a", _said(self.a)), ("b", _said(self.b)), ("pages (both scored)", self.pages),
+                ("micro CER a / b", f"{self.micro_cer_a:.4f} / {self.micro_cer_b:.4f}"),
+                ("b - a [95% interval]", f"{self.difference:+.4f} [{self.low:+.4f}, {self.high:+.4f}]"),
+                ("pages b better / worse / same", f"{self.wins_b} / {self.losses_b} / {self.ties}"),
+                ("verdict", self.verdict)]  # fmt: skip
+        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>"
+                       for k, v in rows)  # fmt: skip
+        return f"<table>{body}</table>"
+
+
+def _said(config: Mapping) -> str:
+    import html
+
+    return html.escape(", ".join(f"{k}={v}" for k, v in config.items()))
 
 
 def compare(

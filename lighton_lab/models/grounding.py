@@ -84,6 +84,10 @@ def problems(text: str, blocks: list[Block] | None = None) -> list[str]:
     found = []
     first = MARKER.search(text)
     lead = text[: first.start()] if first else text
+    near = _NEAR_MARKER.search(lead)
+    lead = (
+        lead[: near.start()] if near else lead
+    )  # what follows a malformed marker is its block: counted below
     if lead.strip():
         found.append(f"text before the first marker: {lead.strip()[:60]!r}")
     valid = {m.start() for m in MARKER.finditer(text)}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lighton_lab.errors import ModelError
 from lighton_lab.models.family import Family, Prompt, Published
@@ -45,8 +45,9 @@ class Variant:
 
     ``longest_edge``, ``temperature``, ``top_p`` and ``max_tokens`` are what a request uses when the caller
     leaves them at ``None`` (``request_defaults``). ``max_tokens=None`` means the request carries no limit
-    and vLLM allows the rest of ``--max-model-len``, as LightOn's own client does: a fixed 4096 would cut
-    dense pages (tables, two columns of small print) that the model reads whole.
+    and vLLM allows the rest of ``--max-model-len`` (DeepSeek-OCR's profile: see its file); each family's
+    cap is its authors' (LightOnOCR: 12,288, their benchmark's), never a fixed 4096 that would cut dense
+    pages (tables, two columns of small print) the models read whole.
     """
 
     short_name: str
@@ -81,10 +82,13 @@ class Variant:
         """The prompt of a mode (None: the family's default); a mode this checkpoint lacks is refused."""
         mode = mode or self.default_mode
         if mode not in self.modes:
-            grounding = (
-                " Grounding needs a LightOnOCR-3 model: use mode='plain'." if mode == "grounding" else ""
-            )
-            raise ModelError(f"{self.hf_id} has no {mode} mode (it has {', '.join(self.modes)}).{grounding}")
+            hint = ""
+            if mode == "grounding" and self.family.key == "lightonocr":
+                hint = " Grounding needs a LightOnOCR-3 model: use mode='plain'."
+            elif mode == "grounding":
+                boxes = [f.name for f in FAMILIES.values() if "grounding" in f.prompts]
+                hint = f" Boxes come from {', '.join(boxes)}: use mode='plain' for {self.family.name}."
+            raise ModelError(f"{self.hf_id} has no {mode} mode (it has {', '.join(self.modes)}).{hint}")
         return self.family.prompt(mode)
 
     def request_defaults(self) -> dict:
@@ -187,7 +191,11 @@ def read_answer(model: str, raw: str, mode: str | None, width: int, height: int,
     family = profile.family if profile is not None else (LIGHTONOCR if mode == "grounding" else None)
     if family is None:
         return Reading(raw)
-    return family.adapt(raw, mode, width, height, furniture)
+    reading = family.adapt(raw, mode, width, height, furniture)
+    if mode == "grounding" and reading.blocks is None:  # asked for boxes, got none: a layout score of 0
+        problem = f"no layout blocks in a grounding answer ({family.name}'s format)"
+        return replace(reading, blocks=(), problems=(*reading.problems, problem))
+    return reading
 
 
 def output_format(endpoint_kind: str | None) -> str:
@@ -207,7 +215,7 @@ def _guess(hf_id: str) -> Variant:
                 "note": f"custom checkpoint (generation {generation} profile)"}  # fmt: skip
         return make_variant(LIGHTONOCR, spec)
     pixtral = "lightonocr-3-1b" in lower
-    flags = ("--max-model-len", "16384") if pixtral else ("--max-model-len", "18000", *_no_thinking())
+    flags = ("--max-model-len", "16384") if pixtral else ("--max-model-len", "24576", *_no_thinking())
     spec = {"short_name": short, "hf_id": hf_id, "generation": generation, "temperature": 0.1, "top_p": 1.0,
             "longest_edge": 1540 if pixtral else 2048, "vllm_flags": flags,
             "note": "custom checkpoint (LightOnOCR-3 profile)"}  # fmt: skip

@@ -60,8 +60,9 @@ class Grid:
     ``Grid(model=["3-1b"], mode=["plain", "grounding"])`` asks LightOnOCR-3 for text and for boxes. Other
     request parameters (``seed``, ``repetition_penalty``, ...) pass through and are part of each result's key.
 
-    >>> [(c.max_side, c.request) for c in Grid(model=["3-4b", "1b"]).configs()]
-    [(2048, {'temperature': 0.1, 'top_p': 1.0}), (1540, {'temperature': 0.2, 'top_p': 0.9})]
+    >>> [(c.max_side, c.request) for c in Grid(model=["3-4b", "1b"]).configs()]  # doctest: +NORMALIZE_WHITESPACE
+    [(2048, {'max_tokens': 12288, 'temperature': 0.1, 'top_p': 1.0}),
+     (1540, {'max_tokens': 12288, 'temperature': 0.2, 'top_p': 0.9})]
     """
 
     def __init__(

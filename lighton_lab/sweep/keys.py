@@ -34,10 +34,16 @@ def render_error_key(page: Page, config: Config, model: str) -> str:
 
 
 def step_params(config: Config, step: int, ladder: tuple[float, ...]) -> dict:
-    """The key's parameters of the ``step``-th request of a configuration (0: the first, as the grid asks)."""
+    """The key's parameters of the ``step``-th request of a configuration (0: the first, as the grid asks).
+    A retry is asked warmer or as warm, never colder: LightOnOCR's 0.2 on olmOCR's ladder (0.1, 0.1, 0.2,
+    0.3, ...) retries at 0.2, 0.2, 0.3, ...; olmOCR's own 0.1 follows its ladder exactly."""
     if step == 0:
         return config.request
-    return {**config.request, "temperature": ladder[min(step, len(ladder) - 1)], "ladder_step": step}
+    temperature = ladder[min(step, len(ladder) - 1)]
+    first = config.request.get("temperature")
+    if first is not None:
+        temperature = max(temperature, first)
+    return {**config.request, "temperature": temperature, "ladder_step": step}
 
 
 def step_key(image_hash: str, model: str, config: Config, step: int, ladder: tuple[float, ...]) -> str:

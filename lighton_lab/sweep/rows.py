@@ -32,7 +32,7 @@ def plan_rows(
     store: Store,
     normalization: str = "markdown",
     image_format: str = "PNG",
-    ladder: tuple[float, ...] = (),
+    ladders: dict | None = None,
     furniture: Furniture = "keep",
 ):
     """Rows for the (page, configuration) pairs of a sweep that have a stored result, in plan order."""
@@ -48,6 +48,7 @@ def plan_rows(
                     render_source(page, config.dpi, config.max_side, image_format)
                 )
             source = sources[config.dpi, config.max_side]
+            ladder = (ladders or {}).get(config, ())
             result = _answer(store, source.image_hash, model, config, ladder) if source is not None else None
             if result is None:
                 result = store.get(render_error_key(page, config, model))

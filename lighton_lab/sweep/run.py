@@ -98,15 +98,17 @@ def default_concurrency(endpoints) -> int:
     return max(1, total)
 
 
-def resolve_ladder(ladder, models) -> tuple[float, ...]:
-    """``None``/``False``: no retries; ``True``: the family's ladder (olmOCR's when the family has none);
-    a sequence: those temperatures (the first is the grid's own request)."""
+def resolve_ladder(ladder, model: str) -> tuple[float, ...]:
+    """One model's ladder. ``None``/``False``: no retries; ``True``: its family's ladder (olmOCR's when the
+    family has none); a sequence: those temperatures (the first is the grid's own request). A retry is never
+    colder than the configuration's own temperature (``keys.step_params``)."""
     if not ladder:
         return ()
     if ladder is True:
-        profiles = [profile_for(m) for m in models]
-        own = next((p.family.ladder for p in profiles if p is not None and p.family.ladder), ())
-        return tuple(own or OLMOCR_LADDER)
+        profile = profile_for(model)
+        return tuple(
+            profile.family.ladder if profile is not None and profile.family.ladder else OLMOCR_LADDER
+        )
     return tuple(float(t) for t in ladder)
 
 
@@ -144,13 +146,16 @@ def run_sweep(
     store = store if store is not None else Store()
     concurrency = concurrency or default_concurrency(endpoint_map.values())
     configs = grid.configs()
-    steps = resolve_ladder(ladder, grid.model)
-    facts = provenance(endpoint_map, grid.image_format, {"dpi": grid.dpi, "max_side": grid.max_side})
+    ladders = {c: resolve_ladder(ladder, endpoint_map[c.variant].model) for c in configs}
+    steps = {m: list(resolve_ladder(ladder, e.model)) for m, e in endpoint_map.items()} if ladder else {}
+    policy = {"dpi": sorted({c.dpi for c in configs}), "max_side": sorted({c.max_side or 0 for c in configs}),
+              "max_side_by_model": {c.variant: c.max_side for c in configs}}  # fmt: skip
+    facts = provenance(endpoint_map, grid.image_format, policy)
     run_id = store.start_run(
         name or f"sweep {time.strftime('%Y-%m-%d %H:%M')}",
         "sweep",
         str(getattr(corpus, "root", "pages")),
-        {**grid.to_dict(), **({"ladder": list(steps)} if steps else {})},
+        {**grid.to_dict(), **({"ladder": steps} if steps else {})},
         {v: e.info() for v, e in endpoint_map.items()},
         facts["packages"],
         facts,
@@ -158,7 +163,7 @@ def run_sweep(
     stop = stop or threading.Event()
     abort = threading.Event()
     sweep = _Sweep(pages, configs, grid, endpoint_map, store, run_id, concurrency, stop, abort, retry, on_result,
-                   steps, lease_s, grace_s)  # fmt: skip
+                   ladders, lease_s, grace_s)  # fmt: skip
     status = "interrupted"
     try:
         run_async(lambda: sweep.run(progress, render_workers), stop, abort, sweep.interrupted)
@@ -170,7 +175,9 @@ def run_sweep(
         )
     if abort.is_set():
         raise KeyboardInterrupt
-    frame = plan_rows(pages, configs, endpoint_map, store, normalization, grid.image_format, steps, furniture)
+    frame = plan_rows(
+        pages, configs, endpoint_map, store, normalization, grid.image_format, ladders, furniture
+    )
     frame.attrs.update(run_id=run_id, status=status, requests=report.sent, reused=report.reused,
                        seconds=report.seconds, usd=report.usd, failed=report.failed, shared=report.shared,
                        errors=list(report.errors), report=report.line())  # fmt: skip
@@ -192,11 +199,11 @@ class _Sweep:
     """The sweep's work on one event loop (see the module docstring)."""
 
     def __init__(self, pages, configs, grid, endpoints, store, run_id, concurrency, stop, abort, retry, on_result,
-                 ladder, lease_s, grace_s):  # fmt: skip
+                 ladders, lease_s, grace_s):  # fmt: skip
         self.pages, self.configs, self.grid, self.endpoints = pages, configs, grid, endpoints
         self.store, self.run_id, self.concurrency = store, run_id, concurrency
         self.stop, self.abort, self.retry, self.on_result = stop, abort, retry or RetryPolicy(), on_result
-        self.ladder, self.lease_s, self.grace_s = ladder, lease_s, grace_s
+        self.ladders, self.lease_s, self.grace_s = ladders, lease_s, grace_s  # config -> its temperatures
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sent = self.reused = self.shared = self.failed = self.retried = 0
         self.errors: dict[str, None] = {}  # distinct failure messages, in order
@@ -320,17 +327,17 @@ class _Sweep:
         model = self.endpoints[config.variant].model
         step, result = 0, None
         while not self.stop.is_set() or step == 0:
-            key = step_key(image_hash, model, config, step, self.ladder)
+            key = step_key(image_hash, model, config, step, self.ladders[config])
             result = await self._obtain(page, config, image_hash, image, client, key, step)
-            if result is None or not self._retry(result, step):
+            if result is None or not self._retry(result, step, self.ladders[config]):
                 break
             step += 1
             self.retried += 1
         if result is not None:
             self._done(result)
 
-    def _retry(self, result: Result, step: int) -> bool:
-        return retried(result, step, self.ladder) and not self.stop.is_set()
+    def _retry(self, result: Result, step: int, ladder: tuple[float, ...]) -> bool:
+        return retried(result, step, ladder) and not self.stop.is_set()
 
     async def _obtain(self, page, config, image_hash, image, client, key, step) -> Result | None:
         """The result of one key: from the store, from this sweep or another one asking it, or asked now."""
@@ -344,19 +351,33 @@ class _Sweep:
             return stored
         self._asked[key] = asyncio.get_running_loop().create_future()
         try:
-            while True:
-                if self.stop.is_set():
-                    return None
-                other = self.store.claim(key, self.owner, self.lease_s)
-                if other is None:
-                    break
+            return await self._claimed(page, config, key, step, image, client)
+        finally:
+            self._asked[key].set_result(None)
+
+    async def _claimed(self, page, config, key, step, image, client) -> Result | None:
+        """Send the request once it is this sweep's: a request slot first, then the claim, so a sweep only
+        claims what it is about to send (a claim waiting for a slot could lapse and be sent twice)."""
+        while not self.stop.is_set():
+            lease = self.store.lease_of(key)
+            if lease is not None and lease[0] != self.owner and lease[1] > time.time():
                 found = await self._wait_for_other(key)
                 if found is not None:
                     self.shared += 1
                     return found
-            return await self._send(page, config, key, step, await image(), client)
-        finally:
-            self._asked[key].set_result(None)
+                continue
+            job = await image()
+            async with self._requests:
+                if self.stop.is_set():
+                    return None
+                found = self.store.get(key)
+                if found is not None and found.ok:  # answered by another sweep while this one waited
+                    self.shared += 1
+                    return found
+                if self.store.claim(key, self.owner, self.lease_s) is not None:
+                    continue  # another sweep claimed it first: wait for its answer
+                return await self._send(page, config, key, step, job, client)
+        return None
 
     async def _wait_for_other(self, key: str) -> Result | None:
         """Another live sweep claimed this key: wait for its answer; None when its claim lapses (it stopped
@@ -371,39 +392,34 @@ class _Sweep:
             await asyncio.sleep(WAIT_POLL_S)
         return None
 
-    async def _send(self, page, config, key, step, job: RenderedPage, client) -> Result | None:
-        async with self._requests:
-            if self.stop.is_set():
-                self.store.release(key, self.owner)
-                return None
-            params = step_params(config, step, self.ladder)
-            sent = {
-                k: v for k, v in params.items() if k not in ("image_format", "mode", "prompt", "ladder_step")
-            }
-            sampling = {k: sent.pop(k) for k in ("temperature", "max_tokens", "top_p") if k in sent}
-            result = self._result(page, config, job, key, step, params=params)
-            self._inflight.add(key)
-            self.sent += 1
-            try:
-                answer = await client.ocr(job.url, stream=self.grid.stream, extra=sent or None, mode=config.mode,
-                                          **sampling)  # fmt: skip
-                result = replace(result, text=answer.text, finish_reason=answer.finish_reason,
-                                 prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
-                                 latency_s=answer.latency_s, ttft_s=answer.ttft_s,
-                                 attempts=answer.attempts)  # fmt: skip
-            except OCRRequestError as exc:
-                result = replace(result, error=f"{page.id}: {exc}")
-                self.failed += 1
-                self.errors.setdefault(str(exc).split(" (gave up")[0], None)
-            except asyncio.CancelledError:  # abandoned (second Ctrl-C): not answered, not stored
-                self.sent -= 1
-                raise
-            finally:
-                self._inflight.discard(key)
-            result = replace(result, finished=time.time())
-            self.store.put(result)
+    async def _send(self, page, config, key, step, job: RenderedPage, client) -> Result:
+        """Ask, in a request slot the caller holds, and store the answer (or the failure) under ``key``."""
+        params = step_params(config, step, self.ladders[config])
+        sent = {k: v for k, v in params.items() if k not in ("image_format", "mode", "prompt", "ladder_step")}
+        sampling = {k: sent.pop(k) for k in ("temperature", "max_tokens", "top_p") if k in sent}
+        result = self._result(page, config, job, key, step, params=params)
+        self._inflight.add(key)
+        self.sent += 1
+        try:
+            answer = await client.ocr(job.url, stream=self.grid.stream, extra=sent or None, mode=config.mode,
+                                      **sampling)  # fmt: skip
+            result = replace(result, text=answer.text, finish_reason=answer.finish_reason,
+                             prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+                             latency_s=answer.latency_s, ttft_s=answer.ttft_s, attempts=answer.attempts)  # fmt: skip
+        except OCRRequestError as exc:
+            result = replace(result, error=f"{page.id}: {exc}")
+            self.failed += 1
+            self.errors.setdefault(str(exc).split(" (gave up")[0], None)
+        except asyncio.CancelledError:  # abandoned (second Ctrl-C): not answered, not stored
+            self.sent -= 1
             self.store.release(key, self.owner)
-            return result
+            raise
+        finally:
+            self._inflight.discard(key)
+        result = replace(result, finished=time.time())
+        self.store.put(result)
+        self.store.release(key, self.owner)
+        return result
 
     def _result(self, page: Page, config: Config, job: RenderedPage | None, key: str, step: int,
                 error: str | None = None, params: dict | None = None) -> Result:  # fmt: skip

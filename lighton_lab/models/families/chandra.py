@@ -124,7 +124,7 @@ def emulate(text: str, blocks: list[Block], width: int, height: int, mode: str) 
 FAMILY = Family(
     key="chandra",
     name="Chandra",
-    architecture="Qwen3_5ForConditionalGeneration",
+    architecture="Qwen3_5ForConditionalGeneration",  # inferred (README: "Qwen 3.5", 4B); its config.json not read
     prompts={"grounding": Prompt(LAYOUT), "plain": Prompt(OCR)},
     default_mode="grounding",
     licence="Modified OpenRAIL-M (AI Pubs Open RAIL-M, modified)",

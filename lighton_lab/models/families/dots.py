@@ -59,13 +59,18 @@ def smart_resize(height: int, width: int) -> tuple[int, int]:
 def adapt(raw: str, mode: str, width: int, height: int, furniture: Furniture) -> Reading:
     if mode != "grounding":
         return Reading(raw.strip())
+    problems: tuple[str, ...] = ()
     try:
         cells = json.loads(raw)
         if isinstance(cells, dict):
             cells = [cells]
         assert isinstance(cells, list) and all(isinstance(c, dict) for c in cells)
-    except (ValueError, AssertionError):  # as their parser does: keep the text, flag the page
-        return Reading(raw.strip(), None, {}, ("the answer is not a JSON list of cells",))
+    except (
+        ValueError,
+        AssertionError,
+    ):  # as their OutputCleaner does: keep the complete cells, flag the page
+        cells = complete_cells(raw)
+        problems = (f"the answer is not a JSON list of cells: {len(cells)} complete cell(s) kept",)
     rh, rw = smart_resize(height, width)
     blocks, parts = [], []
     for cell in cells:
@@ -80,7 +85,22 @@ def adapt(raw: str, mode: str, width: int, height: int, furniture: Furniture) ->
         if label == "image" or not text or (furniture == "drop" and label in ("header", "footer")):
             continue
         parts.append(f"$$\n{text.strip('$').strip()}\n$$" if label == "formula" else text)
-    return Reading("\n\n".join(parts), tuple(blocks))
+    return Reading("\n\n".join(parts), tuple(blocks), {}, problems)
+
+
+def complete_cells(raw: str) -> list[dict]:
+    """The whole ``{...}`` cells of a JSON answer cut short (by the output cap or a loop), in order."""
+    decoder, cells, at = json.JSONDecoder(), [], raw.find("{")
+    while at >= 0:
+        try:
+            cell, end = decoder.raw_decode(raw, at)
+        except ValueError:
+            at = raw.find("{", at + 1)
+            continue
+        if isinstance(cell, dict) and "bbox" in cell:
+            cells.append(cell)
+        at = raw.find("{", end)
+    return cells
 
 
 def emulate(text: str, blocks: list[Block], width: int, height: int, mode: str) -> str:

@@ -5,7 +5,13 @@ and its README. One user message, no system prompt: the page image alone (plain)
 text ``"grounding"`` (LightOnOCR-3), answered as ``![label](x1,y1,x2,y2) text`` blocks on a 0-1000 grid.
 Pages at 1540 px on the longest side (Pixtral-based: generations 1-2 and 3-1B) or 2048 px (3-0.8B, 3-4B);
 top_p 0.9 for generations 1-2, 1.0 for 3; temperature 0.2 (the client) or 0.1 (the README's tip, used for
-generation 3); no max_tokens (the rest of the context); ``enable_thinking`` off on every request.
+generation 3); ``enable_thinking`` off on every request.
+
+Output cap: 12,288 tokens, LightOn's own benchmark value (``benchmarks/ocr_bench/providers/__init__.py``:
+"QwenProvider's 16384 default is the whole context"), with ``--max-model-len 24576`` for the Qwen3-based
+checkpoints (3-0.8B, 3-4B) as their benchmark serves them. LightOn's client sends no cap (the rest of the
+context); an explicit one bounds what a page can cost when nobody cuts it (a request that is not streamed, a
+loop the detector does not see) and is above what any page the models read whole needs.
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ FAMILY = Family(
     licence="Apache-2.0",
     longest_edge=1540,
     dpi=200,
-    sampling={"temperature": 0.2, "top_p": 0.9},
+    sampling={"temperature": 0.2, "top_p": 0.9, "max_tokens": 12288},
     extra_body={"chat_template_kwargs": {"enable_thinking": False}},
     vllm_flags=(
         "--limit-mm-per-prompt",
@@ -81,8 +87,8 @@ VARIANTS = (
          aliases=("lightonocr-3-1b",), **GEN3),
     dict(short_name="3-0.8b", hf_id="lightonai/LightOnOCR-3-0.8B", generation=3,
          note="third generation, Qwen3.5-based; 2048 px pages", longest_edge=2048,
-         vllm_flags=("--max-model-len", "18000", *NO_THINKING), aliases=("lightonocr-3-0.8b",), **GEN3),
+         vllm_flags=("--max-model-len", "24576", *NO_THINKING), aliases=("lightonocr-3-0.8b",), **GEN3),
     dict(short_name="3-4b", hf_id="lightonai/LightOnOCR-3-4B", generation=3,
          note="third generation, largest; 2048 px pages", longest_edge=2048,
-         vllm_flags=("--max-model-len", "18000", *NO_THINKING), aliases=("lightonocr-3-4b",), **GEN3),
+         vllm_flags=("--max-model-len", "24576", *NO_THINKING), aliases=("lightonocr-3-4b",), **GEN3),
 )  # fmt: skip
