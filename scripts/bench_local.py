@@ -164,7 +164,9 @@ def main(argv: list[str] | None = None) -> None:
 
     length, ms = scoring()
     print(f"\n2. Scoring a {length}-character page pair (3% errors): {ms:.1f} ms")
-    print(f"   Scoring one page's layout, 50 blocks against 50 regions: {layout_scoring():.2f} ms (target: < 5 ms)")
+    print(
+        f"   Scoring one page's layout, 50 blocks against 50 regions: {layout_scoring():.2f} ms (target: < 5 ms)"
+    )
 
     groups = {
         "clean PDF": sample.filter(tags=["clean"]).pages,

@@ -33,7 +33,9 @@ def test_a_local_sweep_records_its_provenance(local_server, tmp_path):
     assert {"rapidocr/ppocr-v6"} <= {m["id"] for m in server["models"]}
     assert all(m["max_model_len"] for m in server["models"])
     assert facts["render"]["image_format"] == "PNG" and facts["render"]["dpi"] == [72]
-    assert facts["render"]["max_side_by_model"] == {"rapidocr/ppocr-v6": 1540}  # the cap used, not the grid's None
+    assert facts["render"]["max_side_by_model"] == {
+        "rapidocr/ppocr-v6": 1540
+    }  # the cap used, not the grid's None
     assert facts["lighton_lab"]["version"]
 
 
