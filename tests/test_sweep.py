@@ -194,3 +194,44 @@ def test_jpeg_sweeps_resume_and_show_their_rows(local_server, sample, tmp_path):
     second = run_sweep(corpus, grid, local_server, store=store, progress=False)
     assert len(first) == len(second) == 1 and second.attrs["requests"] == 0
     assert json.loads(first["params"].iloc[0])["image_format"] == "JPEG"
+
+
+ANSWER = json.dumps({"id": "c", "object": "chat.completion", "created": 0, "model": "m", "choices": [
+    {"index": 0, "message": {"role": "assistant", "content": "fresh answer"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}}).encode()  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("finish, tokens, asked", [("stop", 300, 0), ("length", 300, 1), ("stop", 20000, 1)])
+def test_answers_stored_before_the_output_cap_still_count_when_the_cap_would_not_have_cut_them(
+    sample, tmp_path, finish, tokens, asked
+):
+    """LightOnOCR's profile gained a cap (12,288): an answer stored without it that stopped by itself within the
+    cap is what the capped request would get, so it is reused; one that ran longer or was cut is asked again."""
+    from dataclasses import replace
+
+    from conftest import canned_server
+
+    from lighton_lab.endpoints.endpoint import Endpoint
+    from lighton_lab.sweep.keys import uncapped_key
+
+    corpus = Corpus.load(sample).filter(["scan_letter.png"])
+    grid = Grid(model=["2-1b"], dpi=72, stream=False)
+    with canned_server(ANSWER) as url:
+        endpoint = Endpoint(
+            url, "lightonai/LightOnOCR-2-1B", kind="remote", models=("lightonai/LightOnOCR-2-1B",)
+        )
+        first = Store(tmp_path / "first.sqlite")
+        run_sweep(corpus, grid, endpoint, first, progress=False)
+        (capped,) = first.results()
+        assert capped.params["max_tokens"] == 12288
+        old = Store(tmp_path / "old.sqlite")  # a store written before the cap: the same request without it
+        (config,) = grid.configs()
+        key, _ = uncapped_key(capped.image_hash, capped.model, config, 0, ())
+        params = {k: v for k, v in capped.params.items() if k != "max_tokens"}
+        old.put(replace(capped, key=key, params=params, text="stored long ago", finish_reason=finish,
+                        completion_tokens=tokens))  # fmt: skip
+        canned_server.requests.clear()
+        frame = run_sweep(corpus, grid, endpoint, old, progress=False)
+        assert len(canned_server.requests) == asked
+    assert frame["text"].iloc[0] == ("stored long ago" if not asked else "fresh answer")

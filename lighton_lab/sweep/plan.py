@@ -21,7 +21,7 @@ from lighton_lab.render import render_job, render_pool
 from lighton_lab.store.schema import result_key
 from lighton_lab.store.store import Store
 from lighton_lab.sweep.grid import Grid, resolve_endpoints
-from lighton_lab.sweep.keys import render_error_key, render_source
+from lighton_lab.sweep.keys import render_error_key, render_source, stored_answer
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,9 @@ def plan_sweep(
     ):
         renders[page.path, page.index, dpi, cap] = image_hash
     keys: dict[str, str] = {}  # key -> variant; identical keys (capped pages) are one request
+    requests: dict[
+        str, tuple
+    ] = {}  # key -> (image hash, model, config), to find answers stored without a cap
     rows = []
     for page in pages:
         for config in configs:
@@ -138,7 +141,11 @@ def plan_sweep(
             )
             rows.append(key)
             keys.setdefault(key, config.variant)
+            if image_hash:
+                requests.setdefault(key, (image_hash, model, config))
     done = store.done(list(keys))
+    done |= {k for k, (h, m, c) in requests.items() if k not in done
+             and (found := stored_answer(store, h, m, c, 0, ())) is not None and found.ok}  # fmt: skip
     todo = [k for k in keys if k not in done]
     per_endpoint = []
     for variant, endpoint in endpoint_map.items():

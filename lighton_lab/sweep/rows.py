@@ -16,7 +16,7 @@ from lighton_lab.models.grounding import Furniture
 from lighton_lab.store.schema import Result
 from lighton_lab.store.store import Store
 from lighton_lab.sweep.grid import Config
-from lighton_lab.sweep.keys import render_error_key, render_source, step_key
+from lighton_lab.sweep.keys import render_error_key, render_source, stored_answer
 
 
 def retried(result: Result, step: int, ladder: tuple[float, ...]) -> bool:
@@ -68,7 +68,7 @@ def _answer(store: Store, image_hash: str, model: str, config: Config, ladder) -
     """The configuration's last stored attempt along the ladder."""
     step, found = 0, None
     while True:
-        result = store.get(step_key(image_hash, model, config, step, ladder))
+        result = stored_answer(store, image_hash, model, config, step, ladder)
         if result is None:
             return found
         found = result

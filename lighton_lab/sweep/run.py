@@ -46,7 +46,7 @@ from lighton_lab.store.provenance import provenance
 from lighton_lab.store.schema import Result
 from lighton_lab.store.store import Store
 from lighton_lab.sweep.grid import Config, Grid, resolve_endpoints
-from lighton_lab.sweep.keys import render_error_key, render_source, step_key, step_params
+from lighton_lab.sweep.keys import render_error_key, render_source, step_key, step_params, stored_answer
 from lighton_lab.sweep.rows import plan_rows, retried
 
 GPU_CONCURRENCY = 64  # an endpoint of unknown capacity: enough to keep a vLLM batch busy
@@ -345,7 +345,8 @@ class _Sweep:
             await asyncio.shield(self._asked[key])
             self.reused += 1
             return self.store.get(key)
-        stored = self.store.get(key)
+        stored = stored_answer(self.store, image_hash, self.endpoints[config.variant].model, config, step,
+                               self.ladders[config])  # fmt: skip
         if stored is not None and stored.ok:
             self.reused += 1
             return stored

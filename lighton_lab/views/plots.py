@@ -62,7 +62,9 @@ def cer_change_vs_dpi(frame, reference=None, ax=None):
         x = _dodged(group["dpi"], i, len(lines))
         values = group["difference"].to_numpy(float)
         low, high = group["low"].to_numpy(float), group["high"].to_numpy(float)
-        bars = ax.errorbar(x, values, yerr=[values - low, high - values], capsize=3, marker="",
+        # a percentile interval need not hold its point estimate on few pages: draw it without negative bars
+        spans = [np.maximum(values - low, 0), np.maximum(high - values, 0)]
+        bars = ax.errorbar(x, values, yerr=spans, capsize=3, marker="",
                            label=f"{line} (vs {ref:g} DPI, {int(group['pages'].max())} pages)")  # fmt: skip
         colour = bars[0].get_color()
         significant = group["significant"].to_numpy(bool)
