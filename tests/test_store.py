@@ -2,8 +2,12 @@
 is upgraded in place after a .bak copy, and its sweep reruns without a single request."""
 
 import json
+import os
 import shutil
+import socket
 import sqlite3
+import subprocess
+import sys
 from dataclasses import asdict
 
 import httpx
@@ -13,7 +17,7 @@ from conftest import ROOT
 from lighton_lab.corpus.corpus import Corpus
 from lighton_lab.errors import StoreError
 from lighton_lab.store.schema import SCHEMA_VERSION, Result
-from lighton_lab.store.store import Store
+from lighton_lab.store.store import Store, lease_owner
 from lighton_lab.sweep.grid import Grid
 from lighton_lab.sweep.run import run_sweep
 
@@ -135,3 +139,23 @@ def test_the_schema_is_written_once():
             r[1] for r in sqlite3.connect(f"{tmp}/s.sqlite").execute("PRAGMA table_info(results)")
         ]
     assert path_columns == [f.name for f in fields(Result)]
+
+
+def test_a_claim_holds_while_its_sweep_lives_and_lapses_when_it_dies(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a process of this machine that no longer exists
+    host = socket.gethostname()
+    cases = [
+        (f"{host}:{os.getppid()}:aaaa", True),  # alive on this machine
+        (f"{host}:{gone.pid}:bbbb", False),  # killed: taken over at once
+        (f"elsewhere.example:{gone.pid}:cccc", True),  # another machine: holds until it expires
+    ]
+    mine = lease_owner()
+    for n, (owner, holds) in enumerate(cases):
+        key = f"k{n}"
+        assert store.claim(key, owner, ttl_s=60) is None
+        assert store.live_owner(key) == (owner if holds else None)
+        assert store.claim(key, mine, ttl_s=60) == (owner if holds else None)
+    assert store.claim("k9", f"{host}:{os.getppid()}:dddd", ttl_s=-1) is None  # expired: anyone's
+    assert store.claim("k9", mine, ttl_s=60) is None

@@ -43,8 +43,8 @@ def test_sweep_panel_run_end_to_end(local_server, small, tmp_path):
     assert "temperature" not in a  # engines take none: no NaN that compare could never match
 
 
-def test_sweep_panel_stop_keeps_every_finished_row_once(local_server, sample, tmp_path):
-    corpus = Corpus.load(sample)
+def test_sweep_panel_stop_keeps_every_finished_row_once(local_server, small, tmp_path):
+    corpus = small
     store = Store(tmp_path / "stop.sqlite")
     panel = SweepPanel(corpus, local_server, store, concurrency=1)
     panel.dpi.value = (72, 120)

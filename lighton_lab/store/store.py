@@ -21,9 +21,12 @@ stored data says what they should be). A file written by a newer version is refu
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -229,7 +232,7 @@ class Store:
         db.execute("BEGIN IMMEDIATE")  # one writer at a time: two sweeps cannot both win the same key
         try:
             row = db.execute("SELECT owner, expires FROM leases WHERE key = ?", (key,)).fetchone()
-            if row is not None and row["owner"] != owner and row["expires"] > now:
+            if row is not None and row["owner"] != owner and _live(row["owner"], row["expires"], now):
                 db.execute("COMMIT")
                 return row["owner"]
             db.execute("INSERT OR REPLACE INTO leases VALUES (?,?,?)", (key, owner, now + ttl_s))
@@ -254,9 +257,10 @@ class Store:
         sql = "SELECT COUNT(*) FROM leases" + (" WHERE expires > ?" if live else "")
         return self._conn().execute(sql, (time.time(),) if live else ()).fetchone()[0]
 
-    def lease_of(self, key: str) -> tuple[str, float] | None:
+    def live_owner(self, key: str) -> str | None:
+        """Who holds a live claim on ``key`` (None: nobody, or a claim that lapsed or whose sweep died)."""
         row = self._conn().execute("SELECT owner, expires FROM leases WHERE key = ?", (key,)).fetchone()
-        return (row["owner"], row["expires"]) if row else None
+        return row["owner"] if row and _live(row["owner"], row["expires"], time.time()) else None
 
     # ---- render cache ---------------------------------------------------------------------------
 
@@ -296,3 +300,27 @@ def _to_result(row: sqlite3.Row) -> Result:
     values = {c: row[c] for c in COLUMNS if c in keys}
     values["params"] = json.loads(values["params"] or "{}")
     return Result(**values)
+
+
+def lease_owner() -> str:
+    """A sweep's name in the leases table: host, process id and a random part (two sweeps in one process)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _live(owner: str, expires: float, now: float) -> bool:
+    """A claim holds until it expires, or until its sweep is seen dead: a sweep killed on this machine
+    (``kill -9``, a crashed kernel) frees its claims at once instead of after the lease time. Another
+    machine's sweeps cannot be seen, so theirs hold until they expire."""
+    if expires <= now:
+        return False
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True

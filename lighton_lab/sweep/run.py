@@ -8,7 +8,8 @@
 - a request whose result is in the store is not sent (keys are content hashes, ``store``); one that another
   sweep on the same store is asking right now is waited for, not sent again: each request is claimed in the
   store before it is sent (a lease with an owner and an expiry, renewed while the request is in flight; a
-  crashed sweep's claims expire and are taken over);
+  crashed sweep's claims are taken over, at once when its process on this machine is gone, else when they
+  expire);
 - requests run concurrently up to ``concurrency`` (default: what the endpoints take at once, their
   ``capacity``), streamed by default, so a repetition loop is cut as soon as it is seen (``client``);
 - with ``ladder``, a page whose answer looped or was cut is asked again at the next temperature of the
@@ -25,10 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass, replace
 
 from lighton_lab.client.ocr import AsyncOCRClient, RetryPolicy
@@ -44,7 +43,7 @@ from lighton_lab.render import RenderedPage, render_job, render_pool
 from lighton_lab.scoring.text import resolve_normalization
 from lighton_lab.store.provenance import provenance
 from lighton_lab.store.schema import Result
-from lighton_lab.store.store import Store
+from lighton_lab.store.store import Store, lease_owner
 from lighton_lab.sweep.grid import Config, Grid, resolve_endpoints
 from lighton_lab.sweep.keys import render_error_key, render_source, step_key, step_params, stored_answer
 from lighton_lab.sweep.rows import plan_rows, retried
@@ -204,7 +203,7 @@ class _Sweep:
         self.store, self.run_id, self.concurrency = store, run_id, concurrency
         self.stop, self.abort, self.retry, self.on_result = stop, abort, retry or RetryPolicy(), on_result
         self.ladders, self.lease_s, self.grace_s = ladders, lease_s, grace_s  # config -> its temperatures
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = lease_owner()
         self.sent = self.reused = self.shared = self.failed = self.retried = 0
         self.errors: dict[str, None] = {}  # distinct failure messages, in order
         self.seconds = 0.0
@@ -360,8 +359,8 @@ class _Sweep:
         """Send the request once it is this sweep's: a request slot first, then the claim, so a sweep only
         claims what it is about to send (a claim waiting for a slot could lapse and be sent twice)."""
         while not self.stop.is_set():
-            lease = self.store.lease_of(key)
-            if lease is not None and lease[0] != self.owner and lease[1] > time.time():
+            holder = self.store.live_owner(key)
+            if holder is not None and holder != self.owner:
                 found = await self._wait_for_other(key)
                 if found is not None:
                     self.shared += 1
@@ -387,8 +386,7 @@ class _Sweep:
             found = self.store.get(key)
             if found is not None and found.ok:
                 return found
-            lease = self.store.lease_of(key)
-            if lease is None or lease[1] < time.time():
+            if self.store.live_owner(key) is None:
                 return None
             await asyncio.sleep(WAIT_POLL_S)
         return None
