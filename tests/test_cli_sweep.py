@@ -6,11 +6,13 @@ reached, Ctrl-C keeps every answer the server completed, and two sweeps on one s
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE, chat_posts
@@ -144,20 +146,31 @@ print(frame.attrs["report"])
 """
 
 
+def five_pages(tmp_path) -> Path:
+    """Five pages of the sample (four documents with their ground truth): enough for two sweeps to meet."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("table.pdf", "table.gt.md", "scan_receipt.jpg", "scan_receipt.gt.txt", "minutes.tif",
+                 "minutes.gt.txt", "scan_letter.png", "scan_letter.gt.txt"):  # fmt: skip
+        shutil.copy(SAMPLE / name, folder / name)
+    return folder
+
+
 @pytest.mark.slow
 def test_two_sweeps_on_one_store_send_each_request_once(tmp_path):
     """Two `lighton-lab sweep` processes, three configurations per page and two requests in flight each: most
     requests wait for a slot, and none is sent twice (a sweep claims a request only when it sends it)."""
+    folder = five_pages(tmp_path)
     with start_local(engines="rapidocr", workers=2, faults="latency_s=0.5") as endpoint:
         store = tmp_path / "s.sqlite"
         Store(store)  # created before both start, as a shared store is
-        args = CLI + ["sweep", str(SAMPLE), "--url", endpoint.base_url, "--model", MODEL, "--dpi", "72",
+        args = CLI + ["sweep", str(folder), "--url", endpoint.base_url, "--model", MODEL, "--dpi", "72",
                       "--temperature", "0,0.1,0.2", "--concurrency", "2", "--store", str(store)]  # fmt: skip
         both = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]  # fmt: skip
         outputs = [p.communicate(timeout=300) for p in both]
         assert [p.returncode for p in both] == [0, 0], outputs
-        results = 3 * len(Corpus.load(SAMPLE))
+        results = 3 * len(Corpus.load(folder))
         assert chat_posts(endpoint) == results  # each distinct request sent once, by one of the two
         assert results_of(store) == results
         reports = [
@@ -169,9 +182,10 @@ def test_two_sweeps_on_one_store_send_each_request_once(tmp_path):
 
 @pytest.mark.slow
 def test_the_claims_of_a_killed_sweep_are_taken_over(tmp_path):
+    folder = five_pages(tmp_path)
     with start_local(engines="rapidocr", workers=2, faults="latency_s=3") as endpoint:
         store = tmp_path / "s.sqlite"
-        args = [sys.executable, "-c", SWEEP_SNIPPET.format(model=MODEL, lease_s=2), str(SAMPLE), endpoint.base_url,
+        args = [sys.executable, "-c", SWEEP_SNIPPET.format(model=MODEL, lease_s=2), str(folder), endpoint.base_url,
                 str(store)]  # fmt: skip
         doomed = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: store.exists() and Store(store).leases() > 0)
@@ -179,10 +193,10 @@ def test_the_claims_of_a_killed_sweep_are_taken_over(tmp_path):
         doomed.wait()
         assert Store(store).leases(live=False) > 0  # it held claims when it died
         code = textwrap.dedent(SWEEP_SNIPPET.format(model=MODEL, lease_s=2))
-        done = subprocess.run([sys.executable, "-c", code, str(SAMPLE), endpoint.base_url, str(store)], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-c", code, str(folder), endpoint.base_url, str(store)], cwd=ROOT,
                               capture_output=True, text=True, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        assert results_of(store) == len(Corpus.load(SAMPLE))
+        assert results_of(store) == len(Corpus.load(folder))
 
 
 @pytest.mark.slow

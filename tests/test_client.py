@@ -124,7 +124,7 @@ def test_retry_after_is_honoured(page_image):
 
 @pytest.mark.slow
 def test_stalled_stream_hits_the_timeout_and_is_retried(page_image):
-    with _server(stall_rate=0.5, stall_s=20, seed=6) as endpoint:
+    with _server(stall_rate=0.5, stall_s=5, seed=6) as endpoint:
         results = _many(endpoint, page_image, n=4, stream=True, read_timeout=1.0)
     assert all("quick brown fox" in r.text for r in results)
     assert any(r.attempts > 1 for r in results)

@@ -155,7 +155,7 @@ def test_max_tokens_truncates_like_a_language_model(local_server, image_url):
 def test_sixteen_concurrent_requests_do_not_block_health(local_server, sample):
     pages = Corpus.load(sample).pages[:8]
     urls = [
-        to_data_url(render_page(p, dpi=100 + 5 * i)) for i, p in enumerate(pages * 2)
+        to_data_url(render_page(p, dpi=72 + 3 * i)) for i, p in enumerate(pages * 2)
     ]  # 16 distinct images
     health_times = []
     stop = threading.Event()

@@ -148,6 +148,8 @@ def test_malformed_answers_become_stored_page_errors(tmp_path, sample):
     "call,words",
     [
         (lambda: resolve_model("llama-3"), "Known: 1b"),
+        (lambda: resolve_model("olmocr2"), "did you mean 'olmocr-2'"),
+        (lambda: resolve_model("3_4b"), "did you mean '3-4b'"),
         (lambda: resolve_gpu("RTX-9090"), "T4, L4, A10"),
         (lambda: start_modal(model="1b", gpu="RTX-9090", show_log=False), "Known: T4"),
         (lambda: start_modal(model="nope", show_log=False), "Known: 1b"),

@@ -14,6 +14,7 @@ vLLM 0.30.0 needs transformers >= 5.10.4, so the older pins of some peers' own s
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import re
@@ -160,6 +161,13 @@ def resolve_model(name: str | None = None) -> Variant:
         return found
     if re.fullmatch(r"[\w.-]+/[\w.-]+", name):
         return _guess(name)
+    close = difflib.get_close_matches(name.lower(), _lookup(), n=1, cutoff=0.75)
+    if close:
+        hint = _lookup()[close[0]]
+        raise ModelError(
+            f"unknown model {name!r}: did you mean {hint.short_name!r} ({hint.hf_id})? "
+            "`lighton-lab models` lists them all."
+        )
     known = ", ".join(f"{v.short_name} ({v.hf_id})" for v in VARIANTS.values())
     raise ModelError(f"unknown model {name!r}. Known: {known}; or pass any Hugging Face id as owner/name.")
 
