@@ -96,10 +96,12 @@ def test_the_generated_bench_runs_through_the_store_and_resumes(local_server, tm
             "baseline",
         }
         types = {"present", "absent", "order", "table", "baseline"}
-        if HAS_CHROMIUM:  # KaTeX renders the math references in a browser
-            assert {t["type"] for t in result.tests.values()} == types | {"math"} and result.skipped == []
+        loaded = {t["type"] for t in result.tests.values()}
+        if HAS_CHROMIUM or "math" in loaded:  # KaTeX rendered the math references in a browser, now or
+            # earlier: olmOCR keeps each rendered equation in ~/.cache/olmocr and reads it from there
+            assert loaded == types | {"math"} and result.skipped == []
         else:  # left out, and the result says which and why
-            assert {t["type"] for t in result.tests.values()} == types
+            assert loaded == types
             assert [s for s in result.skipped if "formula_emc2" in s and "math" in s]
         assert result.tests["report_title"]["passed"]  # a CPU engine reads a clean title
         assert result.missing == []
