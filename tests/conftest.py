@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,26 @@ def local_server(engines):
     endpoint.stop()
 
 
+def executable(folder: Path, name: str, text: str) -> Path:
+    """A stand-in program: ``text`` written to ``folder/name`` and made executable (stand-in modal, vllm)."""
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def stand_in_modal(monkeypatch, folder: Path, text: str) -> Path:
+    """A stand-in ``modal`` CLI (``text``, a Python script) that every launch path runs instead of Modal's."""
+    import lighton_lab.endpoints.endpoint as servers
+    import lighton_lab.endpoints.modal_serve as modal_launch
+
+    script = executable(folder, "modal", text)
+    monkeypatch.setattr(modal_launch, "modal_cli", lambda: [str(script)])
+    monkeypatch.setattr(servers, "modal_cli", lambda: [str(script)])
+    return script
+
+
 def chat_posts(endpoint) -> int:
     """Chat-completion POSTs the server has answered, from its own /metrics: requests counted where they land."""
     import httpx
@@ -104,13 +125,13 @@ def chat_posts(endpoint) -> int:
 def child_pids(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (Linux /proc)."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for status in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = status.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+            found.append(int(status.parent.name))
     return found
 
 

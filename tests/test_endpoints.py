@@ -7,14 +7,12 @@ URL and app id are read from the CLI's output as each Modal version prints them.
 
 import os
 import shutil
-import stat
 import sys
 import time
 
 import pytest
+from conftest import stand_in_modal
 
-import lighton_lab.endpoints.endpoint as servers
-import lighton_lab.endpoints.modal_serve as modal_launch
 from lighton_lab.endpoints.modal_serve import find_app_id, find_web_url, start_modal
 from lighton_lab.errors import EndpointError
 
@@ -44,18 +42,12 @@ while True:
 @pytest.fixture
 def stand_in(tmp_path, monkeypatch):
     folder = tmp_path / "bin"
-    folder.mkdir()
-    script = folder / "modal"
-    script.write_text(STAND_IN)
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    script = stand_in_modal(monkeypatch, folder, STAND_IN)
     log = tmp_path / "modal.log"
     log.touch()
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("MODAL_STAND_IN_LOG", str(log))
-    on_path = [shutil.which("modal")]
-    assert on_path == [str(script)]
-    monkeypatch.setattr(modal_launch, "modal_cli", lambda: on_path)
-    monkeypatch.setattr(servers, "modal_cli", lambda: on_path)
+    assert shutil.which("modal") == str(script)  # the one a user's shell would find
     return log
 
 

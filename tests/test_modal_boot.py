@@ -9,7 +9,6 @@ report from `modal serve`'s output (a stand-in `modal` that runs the same body) 
 import hashlib
 import json
 import os
-import stat
 import subprocess
 import sys
 import tempfile
@@ -17,9 +16,9 @@ import time
 
 import httpx
 import pytest
+from conftest import executable, stand_in_modal
 from test_serve_app import APP, KEY, isolate_user_config, load_app
 
-import lighton_lab.endpoints.endpoint as servers
 import lighton_lab.endpoints.modal_serve as modal_launch
 from lighton_lab.endpoints.endpoint import free_port
 from lighton_lab.endpoints.modal_serve import start_modal
@@ -96,14 +95,6 @@ else:
 while True:
     time.sleep(0.1)
 """
-
-
-def executable(folder, name, text):
-    folder.mkdir(exist_ok=True)
-    path = folder / name
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return path
 
 
 @pytest.fixture(autouse=True)
@@ -230,13 +221,11 @@ def test_weights_that_cannot_be_had_fail_the_boot_with_the_reason(monkeypatch, h
 def modal(tmp_path, monkeypatch, hub, vllm):
     """A stand-in `modal` whose 'container' is the app's serve body with the failing stand-in vLLM."""
     vllm("exit")
-    script = executable(tmp_path / "bin", "modal", MODAL)
+    stand_in_modal(monkeypatch, tmp_path / "bin", MODAL)
     log = tmp_path / "modal.log"
     monkeypatch.setenv("MODAL_STAND_IN_LOG", str(log))
     monkeypatch.setenv("APP_FILE", str(APP))
     monkeypatch.setenv("VLLM_STAND_IN_PORT", str(free_port()))
-    monkeypatch.setattr(modal_launch, "modal_cli", lambda: [str(script)])
-    monkeypatch.setattr(servers, "modal_cli", lambda: [str(script)])
     monkeypatch.setattr(modal_launch, "_deployed_url", lambda name: None)  # would ask Modal's API
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # start_modal's log file
     return log

@@ -16,9 +16,9 @@ import tempfile
 import threading
 
 import pytest
+from conftest import stand_in_modal
 from test_serve_app import image_steps, isolate_user_config, load_app, recorded
 
-import lighton_lab.endpoints.endpoint as servers
 import lighton_lab.endpoints.modal_serve as modal_launch
 from lighton_lab.endpoints import keys
 from lighton_lab.endpoints.connect import connect
@@ -57,15 +57,9 @@ def sha(text: str) -> str:
 def modal(tmp_path, monkeypatch):
     """A stand-in `modal` CLI that records its argv and (a hash of) the key it was given; every temporary
     file start_modal writes goes under tmp_path, so the test can search all of them for the key."""
-    folder = tmp_path / "bin"
-    folder.mkdir()
-    script = folder / "modal"
-    script.write_text(MODAL)
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    stand_in_modal(monkeypatch, tmp_path / "bin", MODAL)
     record = tmp_path / "modal.jsonl"
     monkeypatch.setenv("MODAL_STAND_IN_LOG", str(record))
-    monkeypatch.setattr(modal_launch, "modal_cli", lambda: [str(script)])
-    monkeypatch.setattr(servers, "modal_cli", lambda: [str(script)])
     monkeypatch.setattr(modal_launch, "_deployed_url", lambda name: None)  # would ask Modal's API
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
