@@ -39,19 +39,8 @@ from lighton_lab.models.variants import DEFAULT_MODEL
 STORE_HELP = "the result store (default: $LIGHTON_LAB_STORE, else runs/lab.sqlite)"
 
 
-def _bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help="endpoint (default: LIGHTON_LAB_URL, else the local engine server)")
-    parser.add_argument(
-        "--pdf", type=types.existing, help="a PDF or image file, or a corpus folder (default: data/sample)"
-    )
-    parser.add_argument("--pages", help="1-based pages of --pdf, e.g. 1-109 or 1,3,5 (default: all)")
-    parser.add_argument(
-        "--parallel",
-        type=types.listed(types.positive_int),
-        default=[64],
-        help="requests in flight; several (32,64,128,256) run the benchmark at each and mark the knee",
-    )
-    parser.add_argument("--dpi", type=types.dpi, default=200)
+def _profile_arguments(parser: argparse.ArgumentParser) -> None:
+    """The request's profile for one page (``ocr``, ``bench``); left out, each is the model's own."""
     parser.add_argument(
         "--max-side",
         type=types.cap,
@@ -67,6 +56,22 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
         type=types.temperature,
         help="default: the model's profile (LightOnOCR-1/2: 0.2; LightOnOCR-3: 0.1)",
     )
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help="endpoint (default: LIGHTON_LAB_URL, else the local engine server)")
+    parser.add_argument(
+        "--pdf", type=types.existing, help="a PDF or image file, or a corpus folder (default: data/sample)"
+    )
+    parser.add_argument("--pages", help="1-based pages of --pdf, e.g. 1-109 or 1,3,5 (default: all)")
+    parser.add_argument(
+        "--parallel",
+        type=types.listed(types.positive_int),
+        default=[64],
+        help="requests in flight; several (32,64,128,256) run the benchmark at each and mark the knee",
+    )
+    parser.add_argument("--dpi", type=types.dpi, default=200)
+    _profile_arguments(parser)
     parser.add_argument("--no-stream", action="store_true", help="no streaming (then no time to first token)")
     parser.add_argument("--gpu", help="GPU for the cost line (default: the endpoint's, e.g. H100)")
     parser.add_argument("--metrics", action="store_true", help="scrape /metrics before, during and after")
@@ -153,21 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     ocr.add_argument("--url")
     ocr.add_argument("--served-model", help="model name at --url (default: its first)")
     ocr.add_argument("--dpi", type=types.dpi, default=200)
-    ocr.add_argument(
-        "--max-side",
-        type=types.cap,
-        help="cap in px (default: the model's profile, e.g. 1540; lighton-lab models)",
-    )
-    ocr.add_argument(
-        "--temperature",
-        type=types.temperature,
-        help="default: the model's profile (LightOnOCR-1/2: 0.2; LightOnOCR-3: 0.1)",
-    )
-    ocr.add_argument(
-        "--max-tokens",
-        type=types.positive_int,
-        help="output cap (default: the model's profile; lighton-lab models)",
-    )
+    _profile_arguments(ocr)
     ocr.add_argument(
         "--mode", choices=("plain", "grounding"), help="plain, or grounding (LightOnOCR-3): boxes and labels"
     )
