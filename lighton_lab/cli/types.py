@@ -44,13 +44,6 @@ def _at_least(text: str, kind: type, what: str, lowest, why: str):
     return value
 
 
-def positive_float(text: str) -> float:
-    value = _number(text, float, "a number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be above 0")
-    return value
-
-
 def count(text: str) -> int:
     return _at_least(text, int, "a whole number", 0, "{text} must be 0 or more")
 

@@ -52,7 +52,7 @@ class Endpoint:
     )  # a Modal app's, for provenance
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "base_url", _root(self.base_url))
+        object.__setattr__(self, "base_url", root_url(self.base_url))
         object.__setattr__(self, "models", tuple(self.models))
         formats = self.formats.items() if isinstance(self.formats, dict) else self.formats
         object.__setattr__(self, "formats", tuple(formats))
@@ -205,7 +205,8 @@ class Server:
             )  # already stopped by the SIGINT: the CLI says so, nothing to do
 
 
-def _root(url: str) -> str:
+def root_url(url: str) -> str:
+    """The server's root: an OpenAI base URL (``.../v1``) or a root, with or without a trailing slash."""
     url = url.rstrip("/")
     return url[:-3] if url.endswith("/v1") else url
 

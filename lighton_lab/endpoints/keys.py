@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+from lighton_lab.endpoints.endpoint import root_url
 from lighton_lab.errors import EndpointError
 
 KEY_BYTES = 32  # 256 random bits, URL-safe: 43 characters
@@ -68,7 +69,7 @@ def remember(app_name: str, key: str, url: str | None = None) -> None:
     entry = {"key": key}
     old_url = apps.get(app_name, {}).get("url")
     if url or old_url:
-        entry["url"] = _root(url or old_url)
+        entry["url"] = root_url(url or old_url)
     apps[app_name] = entry
     _write({"apps": apps})
 
@@ -84,18 +85,13 @@ def key_for_url(url: str) -> str | None:
     """The key stored for the app at ``url``: by the URL it was deployed at, else by the app name in the
     URL's host (an app deployed by ``modal deploy serve/app.py`` by hand, whose URL was never stored)."""
     apps = load()
-    root = _root(url)
+    root = root_url(url)
     for entry in apps.values():
         if entry.get("url") == root:
             return entry.get("key")
     match = _LABEL.match(urlparse(root).hostname or "")
     entry = apps.get(match.group("app")) if match else None
     return entry.get("key") if entry else None
-
-
-def _root(url: str) -> str:
-    url = url.rstrip("/")
-    return url[:-3] if url.endswith("/v1") else url
 
 
 def _write(content: dict) -> None:

@@ -9,17 +9,16 @@ import numpy as np
 import pandas as pd
 
 from lighton_lab.errors import LabError
-from lighton_lab.frames.rows import CONFIG_COLUMNS
+from lighton_lab.frames.rows import CONFIG_COLUMNS, LAYOUT_COLUMNS
 from lighton_lab.scoring.text import rate
 
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 0  # fixed: the same frame always gives the same interval
 LEVEL = 0.95
 PAGE_KEY = ["document", "page_number"]  # pages are resampled in this order, whatever the frame's row order
-# the layout scores summary averages (``frames.rows.LAYOUT_COLUMNS``), and those given an interval
-LAYOUT_MEANS = ["layout_f1", "layout_iou", "layout_precision", "layout_recall", "layout_block_cer",
-                "layout_reading_order", "layout_labels"]  # fmt: skip
+# the layout scores summary averages: every one of ``frames.rows.LAYOUT_COLUMNS``, those given an interval first
 LAYOUT_INTERVALS = ("layout_f1", "layout_iou")
+LAYOUT_MEANS = [*LAYOUT_INTERVALS, *(c for c in LAYOUT_COLUMNS if c not in LAYOUT_INTERVALS)]
 
 
 def _micro(edits: np.ndarray, lengths: np.ndarray) -> float | None:

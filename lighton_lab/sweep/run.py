@@ -145,8 +145,9 @@ def run_sweep(
     store = store if store is not None else Store()
     concurrency = concurrency or default_concurrency(endpoint_map.values())
     configs = grid.configs()
-    ladders = {c: resolve_ladder(ladder, endpoint_map[c.variant].model) for c in configs}
-    steps = {m: list(resolve_ladder(ladder, e.model)) for m, e in endpoint_map.items()} if ladder else {}
+    per_model = {m: resolve_ladder(ladder, e.model) for m, e in endpoint_map.items()}
+    ladders = {c: per_model[c.variant] for c in configs}
+    steps = {m: list(temperatures) for m, temperatures in per_model.items()} if ladder else {}
     policy = {"dpi": sorted({c.dpi for c in configs}), "max_side": sorted({c.max_side or 0 for c in configs}),
               "max_side_by_model": {c.variant: c.max_side for c in configs}}  # fmt: skip
     facts = provenance(endpoint_map, grid.image_format, policy)

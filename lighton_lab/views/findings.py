@@ -169,7 +169,7 @@ def _layout(frame) -> list[str]:
 
     def said(r) -> str:
         return (f"F1 {r['layout_f1']:.2f} [{r['layout_f1_low']:.2f}, {r['layout_f1_high']:.2f}], mean IoU of "
-                f"matched boxes {_or_dash(r['layout_iou'])}, on {r['layout_pages']} pages with regions")  # fmt: skip
+                f"matched boxes {or_dash(r['layout_iou'])}, on {r['layout_pages']} pages with regions")  # fmt: skip
 
     if rows[-1]["layout_f1"] - rows[0]["layout_f1"] < 0.005:
         return [f"Layout (boxes against the ground truth's regions, IoU ≥ 0.5): {said(rows[-1])}, in every "
@@ -180,5 +180,6 @@ def _layout(frame) -> list[str]:
     ]
 
 
-def _or_dash(value) -> str:
+def or_dash(value) -> str:
+    """A score with two decimals, or a dash where there is none."""
     return "–" if value is None or pd.isna(value) else f"{value:.2f}"

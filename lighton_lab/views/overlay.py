@@ -85,8 +85,8 @@ def grounded(blocks: list[Block], page=None) -> Grounded:
     layout = getattr(page, "layout", None)
     if layout is None:
         return Grounded(tuple(blocks), {})
-    layout = page_layout(page)
-    score = score_layout(page, blocks)
+    layout = page_layout(page)  # its size from the image when the file has none: read once
+    score = score_layout(layout, blocks)
     matches = {}
     for region, block, iou in score.pairs:
         r = layout.regions[region]

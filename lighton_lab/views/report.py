@@ -19,12 +19,13 @@ import pandas as pd
 from lighton_lab.errors import LabError, RenderError
 from lighton_lab.frames.stats import compact, compare, config_label, summary, worst_pages
 from lighton_lab.render import render_page
-from lighton_lab.views.findings import findings
+from lighton_lab.views.findings import findings, or_dash
 from lighton_lab.views.overlay import draw, grounded, row_blocks
 from lighton_lab.views.plots import (
     cer_change_vs_dpi,
     cer_distribution,
     cer_vs_dpi,
+    has_values,
     layout_vs_dpi,
     png,
     to_png,
@@ -140,7 +141,7 @@ def _summary(frame) -> list[str]:
     if len(pairs):
         out.append(pairs.to_html(index=False, na_rep="–"))
     charts = [cer_change_vs_dpi, cer_vs_dpi, cer_distribution] if frame["cer"].notna().any() else []
-    if "layout_f1" in frame and frame["layout_f1"].notna().any():
+    if has_values(frame, "layout_f1"):
         charts.append(layout_vs_dpi)
     out += [_img(png(make, frame), make.__name__) for make in charts]
     return out
@@ -153,7 +154,7 @@ def _img(data: bytes, alt: str, kind: str = "png") -> str:
 def _worst_layout(frame, pages: dict, n: int) -> list[str]:
     """The pages of lowest layout F1 with their boxes over the page (``views.overlay``): the ground truth's
     matched regions dotted beside each block, the regions no block matched in grey."""
-    if not pages or n <= 0 or "layout_f1" not in frame or not frame["layout_f1"].notna().any():
+    if not pages or n <= 0 or not has_values(frame, "layout_f1"):
         return []
     rows = frame[frame["layout_f1"].notna()].sort_values("layout_f1", kind="stable").head(n)
     out = ["<h2>Worst layout pages</h2>"]
@@ -170,7 +171,7 @@ def _worst_layout(frame, pages: dict, n: int) -> list[str]:
         head = f"{row['document']} p.{row['page_number']} · {config_label(row.to_dict())}"
         scores = (f"layout F1 {row['layout_f1']:.2f} (precision {row['layout_precision']:.2f}, recall "
                   f"{row['layout_recall']:.2f}) · {int(row['blocks'])} blocks · mean IoU of matched boxes "
-                  f"{'–' if pd.isna(row['layout_iou']) else format(row['layout_iou'], '.2f')}")  # fmt: skip
+                  f"{or_dash(row['layout_iou'])}")  # fmt: skip
         picture = _img(to_png(draw(image, grounded(blocks, page), title=head)), f"boxes of {head}")
         out.append(f'<div class="page boxes"><h3>{html.escape(head)}</h3><p>{scores}</p>{picture}</div>')
     return out

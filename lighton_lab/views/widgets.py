@@ -30,7 +30,7 @@ from lighton_lab.frames.stats import compact, config_label, summary
 from lighton_lab.store.store import Store
 from lighton_lab.sweep.grid import Grid, served_models
 from lighton_lab.sweep.run import run_sweep
-from lighton_lab.views.findings import findings
+from lighton_lab.views.findings import findings, or_dash
 from lighton_lab.views.overlay import colour, draw, grounded, labels_of, row_blocks
 from lighton_lab.views.plots import cer_change_vs_dpi, cer_vs_dpi, png, to_png
 from lighton_lab.views.textdiff import diff_html
@@ -412,7 +412,7 @@ def _scores(row) -> str:
                  + (f" · {row['latency_s']:.2f} s" if not pd.isna(row.get("latency_s")) else ""))  # fmt: skip
     if not pd.isna(row.get("layout_f1")):
         parts.append(f"layout F1 <b>{row['layout_f1']:.2f}</b> (precision {row['layout_precision']:.2f}, recall "
-                     f"{row['layout_recall']:.2f}) · mean IoU {_dash(row['layout_iou'])}")  # fmt: skip
+                     f"{row['layout_recall']:.2f}) · mean IoU {or_dash(row['layout_iou'])}")  # fmt: skip
     if not pd.isna(row.get("blocks")):
         parts.append(f"{int(row['blocks'])} blocks")
     if isinstance(row.get("problems"), str):
@@ -420,10 +420,6 @@ def _scores(row) -> str:
             f"<b>{int(row['grounding_errors'])} format problem(s):</b> {html.escape(row['problems'])}"
         )
     return " · ".join(parts)
-
-
-def _dash(value) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.2f}"
 
 
 def _png(image) -> bytes:

@@ -16,6 +16,8 @@ and the page furniture follows the workbench's ``furniture`` choice (Chandra dro
 
 from __future__ import annotations
 
+from functools import cache
+
 from lighton_lab.models.family import Family, Prompt, Published, Reading
 from lighton_lab.models.grounding import Block, Furniture
 
@@ -88,6 +90,7 @@ def to_markdown(html: str) -> str:
     return _converter().convert(html).strip()
 
 
+@cache  # one converter: it holds only options, and every block of every row is converted with it
 def _converter():
     from markdownify import MarkdownConverter
 
